@@ -1,0 +1,52 @@
+import path from "node:path";
+
+/**
+ * Process-level settings, read once from the environment. Everything has an embedded default so that
+ * `npm start` on a fresh machine needs no configuration at all.
+ */
+export interface ServerEnv {
+  /** `development` (default), `test` or `production`. Guards destructive commands such as `db reset`. */
+  nodeEnv: "development" | "test" | "production";
+  port: number;
+  host: string;
+  /** Where embedded PostgreSQL (and later the analytics engine) keep their data. */
+  dataDir: string;
+  /** External PostgreSQL; when set, nothing embedded starts. */
+  databaseUrl: string | null;
+  embeddedPostgresPort: number;
+  /** The URL clients reach this server at; used in token issuers and e-mailed links. */
+  publicUrl: string;
+  /** Seconds a cached project/key/config entry may be served without a database round trip. */
+  projectCacheTtlSeconds: number;
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number;
+  /** Log every request (off by default: a log line per request costs more than the request itself). */
+  logRequests: boolean;
+}
+
+export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
+  const nodeEnv = env.NODE_ENV === "production" || env.NODE_ENV === "test" ? env.NODE_ENV : "development";
+  const port = integer(env, "PORT", 8102);
+  return {
+    nodeEnv,
+    port,
+    host: env.HOST ?? "0.0.0.0",
+    dataDir: path.resolve(env.LATCHKEY_DATA_DIR ?? ".latchkey"),
+    databaseUrl: env.DATABASE_URL?.trim() || null,
+    embeddedPostgresPort: integer(env, "LATCHKEY_EMBEDDED_POSTGRES_PORT", 8132),
+    publicUrl: (env.LATCHKEY_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ""),
+    projectCacheTtlSeconds: integer(env, "LATCHKEY_PROJECT_CACHE_TTL_SECONDS", 30),
+    bodyLimitBytes: integer(env, "LATCHKEY_BODY_LIMIT_BYTES", 5 * 1024 * 1024),
+    logRequests: env.LATCHKEY_LOG_REQUESTS === "true",
+  };
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`Environment variable ${name} must be a non-negative integer, got "${raw}".`);
+  }
+  return value;
+}

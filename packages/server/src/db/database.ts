@@ -1,0 +1,35 @@
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.ts";
+
+// bigint columns (counts, sequence ids) come back as JS numbers when they fit; they always do here.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  pool: pg.Pool;
+  connectionString: string;
+  close(): Promise<void>;
+}
+
+export function openDatabase(
+  connectionString: string,
+  options: { maxConnections?: number } = {},
+): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.maxConnections ?? 20,
+    application_name: "latchkey",
+  });
+  // An idle client that loses its server (restart, network) must not crash the process.
+  pool.on("error", () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    pool,
+    connectionString,
+    close: () => db.destroy(),
+  };
+}
+
+export type { Database } from "./schema.ts";

@@ -1,0 +1,30 @@
+import { defineRoute, text } from "../../http/route.ts";
+
+/**
+ * `GET /api/v1`: a human-readable auth probe. It reports how the request authenticated, which makes it
+ * the quickest way to check a set of headers.
+ */
+export const apiRootRoutes = [
+  defineRoute({
+    method: "GET",
+    path: "",
+    summary: "Authentication probe",
+    tags: ["Meta"],
+    access: "public",
+    schemas: {},
+    handler: async ({ auth }) => {
+      const lines = [
+        "Welcome to the Stack API endpoint! Please refer to the documentation at https://docs.stack-auth.com.",
+        "",
+      ];
+      if (!auth) {
+        lines.push("Authentication: None");
+      } else {
+        lines.push(`Authentication: ${auth.type[0]!.toUpperCase()}${auth.type.slice(1)}`);
+        lines.push(`  Project: ${auth.project.id}`);
+        lines.push(`  User: ${auth.user ?? "None"}`);
+      }
+      return text(lines.join("\n"));
+    },
+  }),
+];

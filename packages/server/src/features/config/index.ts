@@ -1,0 +1,2 @@
+export { changeOverride, patchWith } from "./overrides.ts";
+export { configRoutes } from "./routes.ts";

@@ -1,0 +1,149 @@
+import {
+  type ConfigLevel,
+  type ConfigObject,
+  configOverrideErrors,
+  isPlainObject,
+  migrateConfigOverride,
+  overrideConfig,
+  removeConfigKeys,
+  schemaForLevel,
+} from "@latchkey/contracts";
+import { sql, type Transaction } from "kysely";
+import type { Database, DatabaseHandle } from "../../db/database.ts";
+import { StatusError } from "../../errors/index.ts";
+
+const MAX_OVERRIDE_BYTES = 5 * 1024 * 1024;
+
+export type BranchSource =
+  | {
+      type: "pushed-from-github";
+      owner: string;
+      repo: string;
+      branch: string;
+      commit_hash: string;
+      config_file_path: string;
+    }
+  | { type: "pushed-from-unknown" }
+  | { type: "unlinked" };
+
+/** Parses a config override sent as a JSON string, migrates old keys and rejects invalid ones (text 400). */
+export function parseOverride(level: ConfigLevel, text: string): ConfigObject {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new StatusError(400, "Invalid config JSON");
+  }
+  if (!isPlainObject(parsed)) throw new StatusError(400, "Config override must be a non-null object.");
+  const migrated = migrateConfigOverride(level, parsed);
+  const errors = configOverrideErrors(schemaForLevel(level), migrated);
+  if (errors.length > 0) throw new StatusError(400, errors.join("\n"));
+  return migrated;
+}
+
+type Change = (current: ConfigObject) => ConfigObject;
+
+/**
+ * Read-modify-write of one level's override under a row lock, so two concurrent PATCHes cannot lose
+ * each other's keys (upstream's merge is not transactional).
+ */
+export async function changeOverride(
+  database: DatabaseHandle,
+  level: ConfigLevel,
+  target: { projectId: string; branchId: string },
+  change: Change,
+  source?: BranchSource,
+): Promise<void> {
+  await database.db.transaction().execute(async (trx) => {
+    const current = await lockedOverride(trx, level, target);
+    const next = change(migrateConfigOverride(level, current));
+    const serialized = JSON.stringify(next);
+    if (Buffer.byteLength(serialized) > MAX_OVERRIDE_BYTES) {
+      throw new StatusError(
+        400,
+        `The ${level} config override for project ${target.projectId} is too large.`,
+      );
+    }
+    if (level === "project") {
+      await trx
+        .updateTable("projects")
+        .set({ config_override: serialized, updated_at: new Date() })
+        .where("id", "=", target.projectId)
+        .execute();
+    } else if (level === "branch") {
+      await trx
+        .insertInto("branch_config_overrides")
+        .values({
+          project_id: target.projectId,
+          branch_id: target.branchId,
+          config: serialized,
+          ...(source ? { source: JSON.stringify(source) } : {}),
+        })
+        .onConflict((oc) =>
+          oc.columns(["project_id", "branch_id"]).doUpdateSet({
+            config: serialized,
+            updated_at: new Date(),
+            ...(source ? { source: JSON.stringify(source) } : {}),
+          }),
+        )
+        .execute();
+    } else {
+      await trx
+        .insertInto("environment_config_overrides")
+        .values({ project_id: target.projectId, branch_id: target.branchId, config: serialized })
+        .onConflict((oc) =>
+          oc.columns(["project_id", "branch_id"]).doUpdateSet({ config: serialized, updated_at: new Date() }),
+        )
+        .execute();
+    }
+  });
+}
+
+export const patchWith =
+  (patch: ConfigObject): Change =>
+  (current) =>
+    overrideConfig(current, patch);
+export const replaceWith =
+  (replacement: ConfigObject): Change =>
+  () =>
+    replacement;
+export const removeKeys =
+  (keys: readonly string[]): Change =>
+  (current) =>
+    removeConfigKeys(current, keys);
+
+export async function setBranchSource(
+  database: DatabaseHandle,
+  target: { projectId: string; branchId: string },
+  source: BranchSource,
+): Promise<void> {
+  await database.db
+    .insertInto("branch_config_overrides")
+    .values({ project_id: target.projectId, branch_id: target.branchId, source: JSON.stringify(source) })
+    .onConflict((oc) =>
+      oc.columns(["project_id", "branch_id"]).doUpdateSet({ source: JSON.stringify(source) }),
+    )
+    .execute();
+}
+
+async function lockedOverride(
+  trx: Transaction<Database>,
+  level: ConfigLevel,
+  target: { projectId: string; branchId: string },
+): Promise<ConfigObject> {
+  const query =
+    level === "project"
+      ? sql<{
+          config: unknown;
+        }>`SELECT config_override AS config FROM projects WHERE id = ${target.projectId} FOR UPDATE`
+      : level === "branch"
+        ? sql<{
+            config: unknown;
+          }>`SELECT config FROM branch_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR UPDATE`
+        : sql<{
+            config: unknown;
+          }>`SELECT config FROM environment_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR UPDATE`;
+  const { rows } = await query.execute(trx);
+  const config = rows[0]?.config;
+  return isPlainObject(config) ? config : {};
+}

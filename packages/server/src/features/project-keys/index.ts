@@ -1,0 +1,2 @@
+export { createKeySet } from "./queries.ts";
+export { projectKeyRoutes } from "./routes.ts";

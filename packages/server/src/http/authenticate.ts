@@ -1,0 +1,125 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { AppContext } from "../app-context.ts";
+import { KnownError, StatusError } from "../errors/index.ts";
+import {
+  type KeyKind,
+  type ProjectSnapshot,
+  type TenancySnapshot,
+  verifyProjectKey,
+} from "../features/projects/index.ts";
+import { stackHeader } from "./headers.ts";
+
+export const accessTypes = ["client", "server", "admin"] as const;
+export type AccessType = (typeof accessTypes)[number];
+
+/** Who is calling, resolved from the `x-stack-*` headers. */
+export interface RequestAuth {
+  type: AccessType;
+  project: ProjectSnapshot;
+  tenancy: TenancySnapshot;
+  /** The signed-in user of the target project (identity issue); always null until then. */
+  user: null;
+  /** How the credential check passed. */
+  credential: "key" | "admin-access-token" | "development-override" | "none";
+}
+
+const keyHeaderFor: Record<AccessType, { header: string; kind: KeyKind }> = {
+  client: { header: "publishable-client-key", kind: "publishable_client_key" },
+  server: { header: "secret-server-key", kind: "secret_server_key" },
+  admin: { header: "super-secret-admin-key", kind: "super_secret_admin_key" },
+};
+
+/**
+ * Stack Auth's request authentication, in its order — the order decides which error a client sees when
+ * several things are wrong at once (spec core-api §1.2). Warm requests cost no database round trip:
+ * projects, key digests and rendered config come from the in-memory project cache.
+ */
+export async function authenticate(
+  app: AppContext,
+  headers: IncomingHttpHeaders,
+): Promise<RequestAuth | null> {
+  const accessType = stackHeader(headers, "access-type");
+  const adminAccessToken = stackHeader(headers, "admin-access-token");
+  const presentedKeys = {
+    client: stackHeader(headers, "publishable-client-key"),
+    server: stackHeader(headers, "secret-server-key"),
+    admin: stackHeader(headers, "super-secret-admin-key"),
+  };
+
+  if (!accessType) {
+    if (presentedKeys.client || presentedKeys.server || presentedKeys.admin || adminAccessToken) {
+      throw new KnownError("PROJECT_KEY_WITHOUT_ACCESS_TYPE");
+    }
+    return null;
+  }
+  if (!isAccessType(accessType)) throw new KnownError("INVALID_ACCESS_TYPE", accessType);
+
+  const projectId = stackHeader(headers, "project-id");
+  if (!projectId) throw new KnownError("ACCESS_TYPE_WITHOUT_PROJECT_ID", accessType);
+
+  // User access tokens are issued by the identity feature; until it exists no token can be valid.
+  if (stackHeader(headers, "access-token") !== undefined) throw new KnownError("UNPARSABLE_ACCESS_TOKEN");
+
+  const project = await app.projects.get(projectId);
+  if (!project) throw new KnownError("CURRENT_PROJECT_NOT_FOUND", projectId);
+
+  const credential = await checkCredential(app, project, accessType, presentedKeys[accessType], headers);
+
+  const branchId = stackHeader(headers, "branch-id") ?? "main";
+  const tenancy = project.branches.get(branchId);
+  if (!tenancy) throw new KnownError("BRANCH_DOES_NOT_EXIST", branchId);
+
+  return { type: accessType, project, tenancy, user: null, credential };
+}
+
+async function checkCredential(
+  app: AppContext,
+  project: ProjectSnapshot,
+  accessType: AccessType,
+  presentedKey: string | undefined,
+  headers: IncomingHttpHeaders,
+): Promise<RequestAuth["credential"]> {
+  const overrideKey = stackHeader(headers, "development-override-key");
+  if (overrideKey !== undefined) {
+    if (app.env.nodeEnv === "production") {
+      throw new StatusError(401, "The development override key is not accepted in production.");
+    }
+    const internal = await app.projects.get("internal");
+    if (!internal || !verifyProjectKey(internal, "super_secret_admin_key", overrideKey)) {
+      throw new StatusError(401, "Invalid development override key.");
+    }
+    return "development-override";
+  }
+
+  if (stackHeader(headers, "admin-access-token") !== undefined) {
+    // Admin access tokens are internal-project user tokens (identity feature); none can verify yet.
+    throw new KnownError("UNPARSABLE_ADMIN_ACCESS_TOKEN");
+  }
+
+  const { kind } = keyHeaderFor[accessType];
+  if (presentedKey === undefined) {
+    if (accessType === "client") {
+      const required = project.branches.get("main")?.config.project.requirePublishableClientKey ?? false;
+      if (required) throw new KnownError("PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT", project.id);
+      return "none";
+    }
+    throw new KnownError(
+      accessType === "server" ? "SERVER_AUTHENTICATION_REQUIRED" : "ADMIN_AUTHENTICATION_REQUIRED",
+    );
+  }
+  if (!verifyProjectKey(project, kind, presentedKey)) {
+    throw new KnownError(
+      accessType === "client"
+        ? "INVALID_PUBLISHABLE_CLIENT_KEY"
+        : accessType === "server"
+          ? "INVALID_SECRET_SERVER_KEY"
+          : "INVALID_SUPER_SECRET_ADMIN_KEY",
+      project.id,
+    );
+  }
+  return "key";
+}
+
+function isAccessType(value: string): value is AccessType {
+  return (accessTypes as readonly string[]).includes(value);
+}

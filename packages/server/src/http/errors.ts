@@ -1,0 +1,59 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { KnownError, StatusError } from "../errors/index.ts";
+import { apiResponseHeaders, stackHeader } from "./headers.ts";
+import type { RouteResult } from "./route.ts";
+
+/**
+ * Sends a route result or an error with the headers every API answer carries. When the client sent
+ * `x-stack-override-error-status`, a 4xx goes out as 200 with the real status in `x-stack-actual-status`
+ * (browsers log non-2xx answers as console errors; the SDK asks for this to avoid that noise).
+ */
+export function sendResult(request: FastifyRequest, reply: FastifyReply, result: RouteResult): FastifyReply {
+  reply.headers(apiResponseHeaders);
+  reply.header("x-stack-request-id", request.id);
+  if (result.headers) reply.headers(result.headers);
+  let status = result.status;
+  if (status >= 400 && status < 500 && stackHeader(request.headers, "override-error-status") !== undefined) {
+    reply.header("x-stack-actual-status", String(status));
+    reply.header("x-hexclave-actual-status", String(status));
+    status = 200;
+  }
+  reply.code(status);
+  if (result.kind === "text") {
+    reply.type("text/plain; charset=utf-8");
+    return reply.send(result.body);
+  }
+  reply.type("application/json; charset=utf-8");
+  return reply.send(JSON.stringify(result.body));
+}
+
+export function errorResult(error: unknown, requestId: string, log: (message: string) => void): RouteResult {
+  if (error instanceof KnownError) {
+    return {
+      kind: "json",
+      status: error.status,
+      body: error.toJSON(),
+      headers: { "x-stack-known-error": error.code, "x-hexclave-known-error": error.code },
+    };
+  }
+  if (error instanceof StatusError) return { kind: "text", status: error.status, body: error.message };
+  const fastifyError = error as { code?: string; statusCode?: number; message?: string };
+  if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return { kind: "text", status: 413, body: "Request body is too large." };
+  }
+  if (
+    typeof fastifyError.statusCode === "number" &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
+    return { kind: "text", status: fastifyError.statusCode, body: fastifyError.message ?? "Bad request." };
+  }
+  log(
+    `Unhandled error in request ${requestId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  return {
+    kind: "text",
+    status: 500,
+    body: `Something went wrong. Please make sure the data you entered is correct.\n\nRequest ID: ${requestId}`,
+  };
+}

@@ -1,0 +1,163 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import addFormatsModule from "ajv-formats";
+import type { TSchema } from "typebox";
+
+// ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
+type AddFormats = (ajv: Ajv) => Ajv;
+const addFormats: AddFormats =
+  (addFormatsModule as unknown as { default?: AddFormats }).default ??
+  (addFormatsModule as unknown as AddFormats);
+
+function createAjv(coerceTypes: boolean): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes, useDefaults: false });
+  addFormats(ajv);
+  return ajv;
+}
+
+/** Bodies are JSON and validated as sent; query strings and path params are text and coerced. */
+const jsonAjv = createAjv(false);
+const textAjv = createAjv(true);
+
+export type RequestPart = "body" | "query" | "params";
+
+export interface CompiledPart {
+  part: RequestPart;
+  validate: ValidateFunction;
+}
+
+export function compilePart(part: RequestPart, schema: TSchema): CompiledPart {
+  const ajv = part === "body" ? jsonAjv : textAjv;
+  return { part, validate: ajv.compile(schema) };
+}
+
+/** Validates one part in place (coercion mutates query/params); returns the violations as sentences. */
+export function violationsOf(compiled: CompiledPart, value: unknown): string[] {
+  if (compiled.validate(value)) return [];
+  return describeErrors(compiled.part, compiled.validate.errors ?? []);
+}
+
+/**
+ * Renders Ajv errors as the sentences Stack Auth's schema errors use (`query contains unknown
+ * properties: extra`, `body.email must be defined`), so messages read the same to clients of either.
+ */
+export function describeErrors(part: RequestPart, errors: readonly ErrorObject[]): string[] {
+  const unknownByPath = new Map<string, string[]>();
+  const messages: string[] = [];
+  const seen = new Set<string>();
+  const add = (message: string) => {
+    if (!seen.has(message)) {
+      seen.add(message);
+      messages.push(message);
+    }
+  };
+
+  // anyOf over literals is how enums are written; report it once, not once per branch.
+  const enumPaths = new Set(
+    errors.filter((e) => e.keyword === "anyOf" && isLiteralUnion(e.parentSchema)).map((e) => e.instancePath),
+  );
+
+  for (const error of errors) {
+    const path = pathOf(part, error.instancePath);
+    switch (error.keyword) {
+      case "additionalProperties": {
+        const list = unknownByPath.get(path) ?? [];
+        list.push(String(error.params.additionalProperty));
+        unknownByPath.set(path, list);
+        break;
+      }
+      case "required":
+        add(`${path}.${error.params.missingProperty} must be defined`);
+        break;
+      case "minLength":
+        add(
+          error.params.limit === 1
+            ? `${path} must not be empty`
+            : `${path} must be at least ${error.params.limit} characters`,
+        );
+        break;
+      case "maxLength":
+        add(`${path} must be at most ${error.params.limit} characters`);
+        break;
+      case "minimum":
+        add(`${path} must be greater than or equal to ${error.params.limit}`);
+        break;
+      case "maximum":
+        add(`${path} must be less than or equal to ${error.params.limit}`);
+        break;
+      case "exclusiveMinimum":
+        add(`${path} must be greater than ${error.params.limit}`);
+        break;
+      case "exclusiveMaximum":
+        add(`${path} must be less than ${error.params.limit}`);
+        break;
+      case "minItems":
+        add(`${path} field must have at least ${error.params.limit} items`);
+        break;
+      case "maxItems":
+        add(`${path} field must have less than or equal to ${error.params.limit} items`);
+        break;
+      case "type":
+        add(`${path} must be a \`${error.params.type}\` type`);
+        break;
+      case "format":
+        add(`${path} must be a valid ${error.params.format === "uuid" ? "UUID" : error.params.format}`);
+        break;
+      case "pattern":
+        add(`${path} is invalid`);
+        break;
+      case "const":
+      case "enum":
+        if (enumPaths.has(error.instancePath)) break;
+        add(`${path} must be one of the following values: ${allowedValues(error).join(", ")}`);
+        break;
+      case "anyOf":
+        if (enumPaths.has(error.instancePath)) {
+          add(`${path} must be one of the following values: ${literalValues(error.parentSchema).join(", ")}`);
+        } else {
+          add(`${path} does not match any of the allowed shapes`);
+        }
+        break;
+      default:
+        add(`${path} ${error.message ?? "is invalid"}`);
+    }
+  }
+  const unknown = [...unknownByPath].map(
+    ([path, props]) => `${path} contains unknown properties: ${props.join(", ")}`,
+  );
+  // Inside an enum union every branch also reports its own const/type errors: drop those.
+  const filtered = messages.filter(
+    (m) => ![...enumPaths].some((p) => m.startsWith(`${pathOf(part, p)} must be a \``)),
+  );
+  return [...unknown, ...filtered];
+}
+
+function pathOf(part: RequestPart, instancePath: string): string {
+  if (!instancePath) return part;
+  return (
+    part +
+    instancePath
+      .split("/")
+      .slice(1)
+      .map((segment) => {
+        const key = segment.replace(/~1/g, "/").replace(/~0/g, "~");
+        return /^\d+$/.test(key) ? `[${key}]` : `.${key}`;
+      })
+      .join("")
+  );
+}
+
+function isLiteralUnion(schema: unknown): boolean {
+  const anyOf = (schema as { anyOf?: unknown[] } | undefined)?.anyOf;
+  return (
+    Array.isArray(anyOf) && anyOf.length > 0 && anyOf.every((s) => s && typeof s === "object" && "const" in s)
+  );
+}
+
+function literalValues(schema: unknown): string[] {
+  return ((schema as { anyOf: { const: unknown }[] }).anyOf ?? []).map((s) => String(s.const));
+}
+
+function allowedValues(error: ErrorObject): string[] {
+  if (error.keyword === "const") return [String(error.params.allowedValue)];
+  return (error.params.allowedValues as unknown[]).map(String);
+}

@@ -1,0 +1,76 @@
+import type { FastifyInstance } from "fastify";
+import type { AppContext } from "./app-context.ts";
+import { readServerEnv, type ServerEnv } from "./config/env.ts";
+import { ChangeListener } from "./db/change-listener.ts";
+import { connectPostgres, type PostgresConnection } from "./db/connect.ts";
+import { openDatabase } from "./db/database.ts";
+import { discoverMigrations } from "./db/migrations/discover.ts";
+import { applyMigrations } from "./db/migrations/runner.ts";
+import type { KeySetCreated } from "./features/project-keys/schemas.ts";
+import { ensureInternalProject, ProjectStore } from "./features/projects/index.ts";
+import { buildHttpServer } from "./http/server.ts";
+import { httpRoutes } from "./routes.ts";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  app: AppContext;
+  http: FastifyInstance;
+  /** The internal project's keys when this start created it (first boot), else null. */
+  internalProjectKeys: KeySetCreated | null;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: ServerEnv;
+  log?: (message: string) => void;
+}
+
+/**
+ * Starts Latchkey: PostgreSQL (embedded unless `DATABASE_URL`), migrations, the internal project, the
+ * change listener behind the in-memory caches, and the HTTP API.
+ */
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const env = options.env ?? readServerEnv();
+  const log = options.log ?? ((message: string) => console.log(message));
+  const postgres: PostgresConnection = await connectPostgres(env, log);
+  const cleanups: (() => Promise<void>)[] = [() => postgres.stop()];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`shutdown: ${error}`));
+  };
+  try {
+    const result = await applyMigrations(postgres.connectionString, discoverMigrations(), { log });
+    if (result.newlyApplied.length > 0) log(`Applied ${result.newlyApplied.length} migration(s).`);
+
+    const database = openDatabase(postgres.connectionString);
+    cleanups.push(() => database.close());
+    const changes = new ChangeListener(postgres.connectionString);
+    await changes.start();
+    cleanups.push(() => changes.close());
+
+    const internalProjectKeys = await ensureInternalProject(database);
+    const app: AppContext = {
+      env,
+      database,
+      changes,
+      projects: new ProjectStore(database, env.projectCacheTtlSeconds * 1000, changes),
+      log,
+    };
+    const http = await buildHttpServer(app, httpRoutes);
+    cleanups.push(() => http.close());
+    await http.listen({ port: env.port, host: env.host });
+    const address = http.server.address();
+    const port = typeof address === "object" && address ? address.port : env.port;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      app,
+      http,
+      internalProjectKeys,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

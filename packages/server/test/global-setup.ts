@@ -1,0 +1,56 @@
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
+import { discoverMigrations } from "../src/db/migrations/discover.ts";
+import { applyMigrations } from "../src/db/migrations/runner.ts";
+
+export const TEMPLATE_DATABASE = "latchkey_test_template";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    postgresAdminUrl: string;
+  }
+}
+
+/**
+ * One PostgreSQL for the whole run — the embedded one, or `DATABASE_URL` when set — with a template
+ * database migrated once. Each test file clones the template (`CREATE DATABASE … TEMPLATE`), which
+ * takes milliseconds and keeps files isolated from each other.
+ */
+export default async function setup(project: TestProject) {
+  let stopEmbedded: (() => Promise<void>) | null = null;
+  let dataDir: string | null = null;
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-test-pg-"));
+    // mkdtemp makes the folder private; as root the database runs as the `postgres` user, who must enter it.
+    chmodSync(dataDir, 0o755);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const embedded = await startEmbeddedPostgres({ dataDir, port });
+    adminUrl = embedded.connectionString;
+    stopEmbedded = embedded.stop;
+  }
+
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE}`);
+  await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  await admin.end();
+  await applyMigrations(withDatabase(adminUrl, TEMPLATE_DATABASE), discoverMigrations());
+
+  project.provide("postgresAdminUrl", adminUrl);
+
+  return async () => {
+    await stopEmbedded?.();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

@@ -1,0 +1,98 @@
+import { readServerEnv, type ServerEnv } from "../src/config/env.ts";
+import type { KeySetCreated } from "../src/features/project-keys/schemas.ts";
+import { createProjectWithKeys } from "../src/features/projects/index.ts";
+import { type RunningServer, startServer } from "../src/server.ts";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
+
+export interface TestServer {
+  url: string;
+  server: RunningServer;
+  database: TestDatabase;
+  internalKeys: KeySetCreated;
+  close(): Promise<void>;
+}
+
+/** Starts a real Latchkey on an ephemeral port against its own fresh database. */
+export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<TestServer> {
+  const database = await createTestDatabase();
+  const logs: string[] = [];
+  const server = await startServer({
+    env: {
+      ...readServerEnv({}),
+      nodeEnv: "test",
+      port: 0,
+      host: "127.0.0.1",
+      databaseUrl: database.url,
+      ...env,
+    },
+    log: (message) => logs.push(message),
+  });
+  if (!server.internalProjectKeys) throw new Error("a fresh database must create the internal project");
+  return {
+    url: server.url,
+    server,
+    database,
+    internalKeys: server.internalProjectKeys,
+    close: async () => {
+      await server.close();
+      await database.drop();
+    },
+  };
+}
+
+export interface TestProject {
+  projectId: string;
+  keys: KeySetCreated;
+}
+
+/** Creates a project with a full key set, as `latchkey projects create` does. */
+export async function createTestProject(test: TestServer, name = "Test project"): Promise<TestProject> {
+  const { projectId, keys } = await createProjectWithKeys(test.server.app.database, { displayName: name });
+  return { projectId, keys };
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Parsed JSON, or undefined for non-JSON answers. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+  body: any;
+}
+
+export interface ApiRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Sent as-is (no JSON encoding); set `content-type` yourself. */
+  rawBody?: string | Buffer;
+}
+
+/** A `fetch` wrapper that sends JSON and reads JSON or text back. */
+export async function api(base: string, path: string, request: ApiRequest = {}): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...request.headers };
+  let body: string | Buffer | undefined = request.rawBody;
+  if (request.body !== undefined) {
+    headers["content-type"] ??= "application/json";
+    body = JSON.stringify(request.body);
+  }
+  const response = await fetch(`${base}${path}`, { method: request.method ?? "GET", headers, body });
+  const text = await response.text();
+  let parsed: unknown;
+  if (response.headers.get("content-type")?.includes("application/json")) parsed = JSON.parse(text);
+  return { status: response.status, headers: response.headers, text, body: parsed };
+}
+
+export type AccessType = "client" | "server" | "admin";
+
+/** Headers for one access type with the matching key from a key set. */
+export function keyHeaders(projectId: string, type: AccessType, keys: KeySetCreated): Record<string, string> {
+  const headers: Record<string, string> = { "x-stack-project-id": projectId, "x-stack-access-type": type };
+  if (type === "client" && keys.publishable_client_key)
+    headers["x-stack-publishable-client-key"] = keys.publishable_client_key;
+  if (type === "server" && keys.secret_server_key)
+    headers["x-stack-secret-server-key"] = keys.secret_server_key;
+  if (type === "admin" && keys.super_secret_admin_key)
+    headers["x-stack-super-secret-admin-key"] = keys.super_secret_admin_key;
+  return headers;
+}
