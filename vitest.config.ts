@@ -6,6 +6,7 @@ export default defineConfig({
       "packages/*/src/**/*.test.ts",
       "packages/*/test/**/*.test.ts",
       "packages/*/migrations/**/*.test.ts",
+      "packages/*/tools/**/*.test.ts",
     ],
     globalSetup: ["packages/server/test/global-setup.ts"],
     pool: "forks",

@@ -14,12 +14,19 @@ export async function runPipelineBench(): Promise<Record<string, unknown>> {
   try {
     const hello = await spawnBenchServer<{ port: number }>("hello.ts");
     await load({ url: `http://127.0.0.1:${hello.info.port}/`, seconds: 2, connections: CONNECTIONS });
-    const baseline = await load({ url: `http://127.0.0.1:${hello.info.port}/`, seconds: SECONDS, connections: CONNECTIONS });
+    const baseline = await load({
+      url: `http://127.0.0.1:${hello.info.port}/`,
+      seconds: SECONDS,
+      connections: CONNECTIONS,
+    });
     await hello.stop();
 
-    const latchkey = await spawnBenchServer<{ port: number; projectId: string; secretServerKey: string }>("latchkey.ts", {
-      DATABASE_URL: postgres.url,
-    });
+    const latchkey = await spawnBenchServer<{ port: number; projectId: string; secretServerKey: string }>(
+      "latchkey.ts",
+      {
+        DATABASE_URL: postgres.url,
+      },
+    );
     const headers = {
       "x-stack-project-id": latchkey.info.projectId,
       "x-stack-access-type": "server",
@@ -36,8 +43,12 @@ export async function runPipelineBench(): Promise<Record<string, unknown>> {
     await latchkey.stop();
 
     const ratio = Number((pipeline.requestsPerSecond / baseline.requestsPerSecond).toFixed(3));
-    console.log(`\nGET /api/v1 with server key (warm caches): ${pipeline.requestsPerSecond} req/s, p50 ${pipeline.latencyP50Ms} ms, p99 ${pipeline.latencyP99Ms} ms, non-2xx ${pipeline.non2xx}`);
-    console.log(`bare Fastify hello-world:                   ${baseline.requestsPerSecond} req/s, p50 ${baseline.latencyP50Ms} ms, p99 ${baseline.latencyP99Ms} ms`);
+    console.log(
+      `\nGET /api/v1 with server key (warm caches): ${pipeline.requestsPerSecond} req/s, p50 ${pipeline.latencyP50Ms} ms, p99 ${pipeline.latencyP99Ms} ms, non-2xx ${pipeline.non2xx}`,
+    );
+    console.log(
+      `bare Fastify hello-world:                   ${baseline.requestsPerSecond} req/s, p50 ${baseline.latencyP50Ms} ms, p99 ${baseline.latencyP99Ms} ms`,
+    );
     console.log(`ratio: ${ratio} (target ≥ 0.5)`);
     return {
       settings: { seconds: SECONDS, connections: CONNECTIONS },

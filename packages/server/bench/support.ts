@@ -14,12 +14,20 @@ export function writeResults(name: string, results: Record<string, unknown>): st
   const dir = path.join(repoRoot, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.json`);
-  writeFileSync(file, `${JSON.stringify({ bench: name, measuredAt: new Date().toISOString(), machine: machine(), ...results }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ bench: name, measuredAt: new Date().toISOString(), machine: machine(), ...results }, null, 2)}\n`,
+  );
   return file;
 }
 
 function machine() {
-  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
 }
 
 /** A throw-away PostgreSQL for a benchmark: `DATABASE_URL` if set (a fresh database on it), else embedded. */
@@ -31,7 +39,10 @@ export async function benchPostgres(): Promise<{ url: string; stop(): Promise<vo
   if (!adminUrl) {
     dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-pg-"));
     chmodSync(dataDir, 0o755);
-    const embedded = await startEmbeddedPostgres({ dataDir, port: 30000 + Math.floor(Math.random() * 10000) });
+    const embedded = await startEmbeddedPostgres({
+      dataDir,
+      port: 30000 + Math.floor(Math.random() * 10000),
+    });
     adminUrl = embedded.connectionString;
     stopEmbedded = embedded.stop;
   }
@@ -58,7 +69,10 @@ export async function benchPostgres(): Promise<{ url: string; stop(): Promise<vo
  * Runs a bench server in its own process (so it gets a core of its own, like in production) and waits
  * for the JSON line it prints when ready.
  */
-export async function spawnBenchServer<T>(script: string, env: Record<string, string> = {}): Promise<{ info: T; child: ChildProcess; stop(): Promise<void> }> {
+export async function spawnBenchServer<T>(
+  script: string,
+  env: Record<string, string> = {},
+): Promise<{ info: T; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "servers", script)], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
@@ -93,7 +107,12 @@ export interface LoadResult {
   errors: number;
 }
 
-export async function load(options: { url: string; headers?: Record<string, string>; seconds: number; connections: number }): Promise<LoadResult> {
+export async function load(options: {
+  url: string;
+  headers?: Record<string, string>;
+  seconds: number;
+  connections: number;
+}): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
     headers: options.headers,

@@ -10,6 +10,7 @@ import type { KeySetCreated } from "../features/project-keys/schemas.ts";
 import { createProjectWithKeys, ensureInternalProject } from "../features/projects/index.ts";
 import { startServer } from "../server.ts";
 import { resetDatabase } from "./reset.ts";
+import { writeSchemaTypes } from "./schema-types.ts";
 
 const usage = `Usage: latchkey <command>
 
@@ -18,6 +19,7 @@ const usage = `Usage: latchkey <command>
   migrate status                list migrations and whether each is applied
   migrate new <name>            create an empty migration folder
   db reset --yes                drop everything and migrate again (development and test only)
+  db types                      regenerate src/db/schema.generated.ts from a freshly migrated database
   projects create --name NAME   create a project and print its id and keys
 `;
 
@@ -41,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       });
     case "db":
+      if (sub === "types") return withDatabase(async (url) => writeSchemaTypes(url));
       if (sub !== "reset") break;
       if (env.nodeEnv === "production") {
         console.error("Refusing to reset the database: NODE_ENV is production.");

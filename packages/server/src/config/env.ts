@@ -22,6 +22,11 @@ export interface ServerEnv {
   bodyLimitBytes: number;
   /** Log every request (off by default: a log line per request costs more than the request itself). */
   logRequests: boolean;
+  /**
+   * Trust `X-Forwarded-For` from a reverse proxy for the client IP. Off by default: without a proxy in
+   * front, anyone could claim any IP (and dodge per-IP rate limits).
+   */
+  trustProxy: boolean;
 }
 
 export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
@@ -38,6 +43,7 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     projectCacheTtlSeconds: integer(env, "LATCHKEY_PROJECT_CACHE_TTL_SECONDS", 30),
     bodyLimitBytes: integer(env, "LATCHKEY_BODY_LIMIT_BYTES", 5 * 1024 * 1024),
     logRequests: env.LATCHKEY_LOG_REQUESTS === "true",
+    trustProxy: env.LATCHKEY_TRUST_PROXY === "true",
   };
 }
 

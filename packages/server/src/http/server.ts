@@ -35,9 +35,16 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
     bodyLimit: app.env.bodyLimitBytes,
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
-    trustProxy: true,
+    trustProxy: app.env.trustProxy,
   });
   registerBodyParsers(server);
+  if (app.env.logRequests) {
+    server.addHook("onResponse", async (request, reply) => {
+      app.log(
+        `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms ${request.id}`,
+      );
+    });
+  }
 
   const compiled: Record<RequestPart, WeakMap<TSchema, CompiledPart>> = {
     body: new WeakMap(),

@@ -23,9 +23,13 @@ export interface Migration {
 
 export const NO_TRANSACTION_MARKER = /^\s*--\s*latchkey:no-transaction\s*$/m;
 
+/**
+ * `packages/server/migrations`, unless `LATCHKEY_MIGRATIONS_DIR` points elsewhere — the migration
+ * compatibility gate uses that to run this code against another release's migrations.
+ */
 export const defaultMigrationsDir = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "../../../migrations",
+  process.env.LATCHKEY_MIGRATIONS_DIR ??
+    path.join(path.dirname(fileURLToPath(import.meta.url)), "../../../migrations"),
 );
 
 export function discoverMigrations(dir: string = defaultMigrationsDir): Migration[] {
