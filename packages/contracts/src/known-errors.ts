@@ -115,6 +115,16 @@ export const knownErrors = {
     message: `Access token not valid for this project. Expected project ID ${JSON.stringify(expectedProjectId)}, but the token is for project ID ${JSON.stringify(actualProjectId)}.`,
     details: { expected_project_id: expectedProjectId, actual_project_id: actualProjectId },
   })),
+  ANONYMOUS_AUTHENTICATION_NOT_ALLOWED: define(() => ({
+    status: 401,
+    message:
+      "X-Stack-Access-Token is for an anonymous user, but anonymous users are not enabled. Set the X-Stack-Allow-Anonymous-User header of this request to 'true' to allow anonymous users.",
+  })),
+  RESTRICTED_USER_NOT_ALLOWED: define((reason: { type: string }) => ({
+    status: 403,
+    message: `The access token is for a restricted user (reason: ${reason.type}). Set the X-Stack-Allow-Restricted-User header of this request to 'true' to allow restricted users.`,
+    details: { restricted_reason: reason },
+  })),
   CURRENT_PROJECT_NOT_FOUND: define((projectId: string) => ({
     status: 400,
     message: `The current project with ID ${projectId} was not found. Please check the value of the x-stack-project-id header.`,
@@ -131,6 +141,125 @@ export const knownErrors = {
     details: { branch_id: branchId },
   })),
   API_KEY_NOT_FOUND: define(() => ({ status: 404, message: "API key not found." })),
+  USER_NOT_FOUND: define(() => ({ status: 404, message: "User not found." })),
+  USER_ID_DOES_NOT_EXIST: define((userId: string) => ({
+    status: 400,
+    message: `The given user with the ID ${userId} does not exist.`,
+    details: { user_id: userId },
+  })),
+  USER_EMAIL_ALREADY_EXISTS: define((email: string, wouldWorkIfEmailWasVerified = false) => ({
+    status: 409,
+    message: `A user with email ${JSON.stringify(email)} already exists.`,
+    details: { email, would_work_if_email_was_verified: wouldWorkIfEmailWasVerified },
+  })),
+  CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE: define(
+    (type: string, value: string, wouldWorkIfEmailWasVerified = false) => ({
+      status: 409,
+      message: `This ${type} (${value}) is already used for authentication by another account.`,
+      details: {
+        type,
+        contact_channel_value: value,
+        would_work_if_email_was_verified: wouldWorkIfEmailWasVerified,
+      },
+    }),
+  ),
+  EMAIL_PASSWORD_MISMATCH: define(() => ({ status: 400, message: "Wrong e-mail or password." })),
+  PASSWORD_AUTHENTICATION_NOT_ENABLED: define(() => ({
+    status: 400,
+    message: "Password authentication is not enabled for this project.",
+  })),
+  SIGN_UP_NOT_ENABLED: define(() => ({
+    status: 400,
+    message: "Creation of new accounts is not enabled for this project.",
+  })),
+  PASSWORD_TOO_SHORT: define((minLength: number) => ({
+    status: 400,
+    message: `Password too short. Minimum length is ${minLength}.`,
+    details: { min_length: minLength },
+  })),
+  PASSWORD_TOO_LONG: define((maxLength: number) => ({
+    status: 400,
+    message: `Password too long. Maximum length is ${maxLength}.`,
+    // camelCase on purpose: the official SDK reads this exact key.
+    details: { maxLength },
+  })),
+  PASSWORD_CONFIRMATION_MISMATCH: define(() => ({ status: 400, message: "Passwords do not match." })),
+  USER_DOES_NOT_HAVE_PASSWORD: define(() => ({
+    status: 400,
+    message: "This user does not have password authentication enabled.",
+  })),
+  REDIRECT_URL_NOT_WHITELISTED: define(() => ({
+    status: 400,
+    message:
+      "Redirect URL not whitelisted. Did you forget to add this domain to the trusted domains list on the Stack Auth dashboard?",
+  })),
+  REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED: define(() => ({
+    status: 401,
+    message: "Refresh token not found for this project, or the session has expired/been revoked.",
+  })),
+  CANNOT_DELETE_CURRENT_SESSION: define(() => ({
+    status: 400,
+    message: "Cannot delete the current session. Use the sign-out endpoint instead.",
+  })),
+  MULTI_FACTOR_AUTHENTICATION_REQUIRED: define((attemptCode: string) => ({
+    status: 400,
+    message: "Multi-factor authentication is required for this user.",
+    details: { attempt_code: attemptCode },
+  })),
+  INVALID_OAUTH_CLIENT_ID_OR_SECRET: define((clientId?: string) => ({
+    status: 400,
+    message:
+      "The OAuth client ID or secret is invalid. The client ID must be equal to the project ID (potentially with a hash and a branch ID), and the client secret must be a publishable client key.",
+    details: { client_id: clientId ?? null },
+  })),
+  VERIFICATION_CODE_NOT_FOUND: define(() => ({
+    status: 404,
+    message: "The verification code does not exist for this project.",
+  })),
+  VERIFICATION_CODE_EXPIRED: define(() => ({ status: 400, message: "The verification code has expired." })),
+  VERIFICATION_CODE_ALREADY_USED: define(() => ({
+    status: 409,
+    message: "The verification link has already been used.",
+  })),
+  VERIFICATION_CODE_MAX_ATTEMPTS_REACHED: define(() => ({
+    status: 400,
+    message:
+      "The verification code nonce has reached the maximum number of attempts. This code is not valid anymore.",
+  })),
+  EMAIL_ALREADY_VERIFIED: define(() => ({ status: 409, message: "The e-mail is already verified." })),
+  EMAIL_IS_NOT_PRIMARY_EMAIL: define((email: string, primaryEmail: string | null) => ({
+    status: 400,
+    message: `The given e-mail (${email}) must equal the user's primary e-mail (${primaryEmail}).`,
+    details: { email, primary_email: primaryEmail },
+  })),
+  TEAM_NOT_FOUND: define((teamId: string) => ({
+    status: 404,
+    message: `Team ${teamId} not found.`,
+    details: { team_id: teamId },
+  })),
+  TEAM_MEMBERSHIP_NOT_FOUND: define((teamId: string, userId: string) => ({
+    status: 404,
+    message: `User ${userId} is not found in team ${teamId}.`,
+    details: { team_id: teamId, user_id: userId },
+  })),
+  TEAM_MEMBERSHIP_ALREADY_EXISTS: define(() => ({ status: 409, message: "Team membership already exists." })),
+  TEAM_PERMISSION_REQUIRED: define((teamId: string, userId: string, permissionId: string) => ({
+    status: 401,
+    message: `User ${userId} does not have permission ${permissionId} in team ${teamId}.`,
+    details: { team_id: teamId, user_id: userId, permission_id: permissionId },
+  })),
+  PERMISSION_NOT_FOUND: define((permissionId: string) => ({
+    status: 404,
+    message: `Permission "${permissionId}" not found. Make sure you created it on the dashboard.`,
+    details: { permission_id: permissionId },
+  })),
+  API_KEY_EXPIRED: define(() => ({ status: 401, message: "API key has expired." })),
+  API_KEY_REVOKED: define(() => ({ status: 401, message: "API key has been revoked." })),
+  WRONG_API_KEY_TYPE: define((expectedType: string, actualType: string) => ({
+    status: 400,
+    message: `This endpoint is for ${expectedType} API keys, but a ${actualType} API key was provided.`,
+    details: { expected_type: expectedType, actual_type: actualType },
+  })),
   USER_AUTHENTICATION_REQUIRED: define(() => ({
     status: 401,
     message: "User authentication required for this endpoint.",

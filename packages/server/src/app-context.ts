@@ -1,6 +1,8 @@
 import type { ServerEnv } from "./config/env.ts";
 import type { ChangeListener } from "./db/change-listener.ts";
 import type { DatabaseHandle } from "./db/database.ts";
+import type { SigningKeys } from "./features/auth/signing-keys.ts";
+import type { AccessTokens } from "./features/auth/tokens.ts";
 import type { ProjectStore } from "./features/projects/store.ts";
 
 /** The long-lived services every route handler can reach through `request.app`. */
@@ -8,6 +10,8 @@ export interface AppContext {
   env: ServerEnv;
   database: DatabaseHandle;
   projects: ProjectStore;
+  tokens: AccessTokens;
+  signingKeys: SigningKeys;
   changes: ChangeListener;
   log: (message: string) => void;
 }

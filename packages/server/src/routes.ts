@@ -1,12 +1,26 @@
 import { apiRootRoutes } from "./features/api-root/routes.ts";
+import { passwordRoutes } from "./features/auth/password-routes.ts";
+import { sessionRoutes } from "./features/auth/session-routes.ts";
+import { tokenRoutes } from "./features/auth/token-routes.ts";
 import { configRoutes } from "./features/config/index.ts";
 import { migrationTestFolders, migrationTestRoutes } from "./features/migration-tests/routes.ts";
 import { projectKeyRoutes } from "./features/project-keys/index.ts";
 import { projectRoutes } from "./features/projects/index.ts";
+import { userRoutes } from "./features/users/routes.ts";
 import type { HttpRoutes } from "./http/server.ts";
 
 /** Every feature's routes, as served at `/api/latest`, plus the older versions' translation folders. */
 export const httpRoutes: HttpRoutes = {
-  latest: [...apiRootRoutes, ...projectRoutes, ...projectKeyRoutes, ...configRoutes, ...migrationTestRoutes],
+  latest: [
+    ...apiRootRoutes,
+    ...projectRoutes,
+    ...projectKeyRoutes,
+    ...configRoutes,
+    ...userRoutes,
+    ...passwordRoutes,
+    ...sessionRoutes,
+    ...tokenRoutes,
+    ...migrationTestRoutes,
+  ],
   migrations: { ...migrationTestFolders },
 };

@@ -6,6 +6,8 @@ import { connectPostgres, type PostgresConnection } from "./db/connect.ts";
 import { openDatabase } from "./db/database.ts";
 import { discoverMigrations } from "./db/migrations/discover.ts";
 import { applyMigrations } from "./db/migrations/runner.ts";
+import { SigningKeys } from "./features/auth/signing-keys.ts";
+import { AccessTokens } from "./features/auth/tokens.ts";
 import type { KeySetCreated } from "./features/project-keys/schemas.ts";
 import { ensureInternalProject, ProjectStore } from "./features/projects/index.ts";
 import { buildHttpServer } from "./http/server.ts";
@@ -49,11 +51,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     cleanups.push(() => changes.close());
 
     const internalProjectKeys = await ensureInternalProject(database);
+    const signingKeys = await SigningKeys.load(database);
     const app: AppContext = {
       env,
       database,
       changes,
       projects: new ProjectStore(database, env.projectCacheTtlSeconds * 1000, changes),
+      tokens: new AccessTokens(signingKeys, env.publicUrl, env.accessTokenTtlSeconds),
+      signingKeys,
       log,
     };
     const http = await buildHttpServer(app, httpRoutes);

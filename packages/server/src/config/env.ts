@@ -27,6 +27,14 @@ export interface ServerEnv {
    * front, anyone could claim any IP (and dodge per-IP rate limits).
    */
   trustProxy: boolean;
+  /** Lifetime of access tokens (JWTs). */
+  accessTokenTtlSeconds: number;
+  /** SMTP server for outgoing e-mail (`smtp://user:pass@host:port`); unset = e-mails are only logged. */
+  smtpUrl: string | null;
+  emailFrom: string;
+  /** Sign-in attempts allowed per e-mail and per IP in each `signInRateLimitWindowSeconds`. */
+  signInRateLimit: number;
+  signInRateLimitWindowSeconds: number;
 }
 
 export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
@@ -44,6 +52,11 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     bodyLimitBytes: integer(env, "LATCHKEY_BODY_LIMIT_BYTES", 5 * 1024 * 1024),
     logRequests: env.LATCHKEY_LOG_REQUESTS === "true",
     trustProxy: env.LATCHKEY_TRUST_PROXY === "true",
+    accessTokenTtlSeconds: integer(env, "LATCHKEY_ACCESS_TOKEN_TTL_SECONDS", 600),
+    smtpUrl: env.LATCHKEY_SMTP_URL?.trim() || null,
+    emailFrom: env.LATCHKEY_EMAIL_FROM ?? "Latchkey <noreply@latchkey.local>",
+    signInRateLimit: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT", 10),
+    signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
   };
 }
 

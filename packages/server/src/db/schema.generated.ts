@@ -3,11 +3,39 @@
 import type { ColumnType } from "kysely";
 
 export interface Database {
+  api_keys: ApiKeysTable;
   branch_config_overrides: BranchConfigOverridesTable;
+  contact_channels: ContactChannelsTable;
+  email_outbox: EmailOutboxTable;
   environment_config_overrides: EnvironmentConfigOverridesTable;
+  oauth_accounts: OauthAccountsTable;
+  password_credentials: PasswordCredentialsTable;
   project_api_key_sets: ProjectApiKeySetsTable;
   projects: ProjectsTable;
+  rate_limit_counters: RateLimitCountersTable;
+  server_secrets: ServerSecretsTable;
+  sessions: SessionsTable;
+  team_member_permissions: TeamMemberPermissionsTable;
+  team_members: TeamMembersTable;
+  teams: TeamsTable;
   tenancies: TenanciesTable;
+  user_permissions: UserPermissionsTable;
+  users: UsersTable;
+  verification_codes: VerificationCodesTable;
+}
+
+export interface ApiKeysTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
+  team_id: ColumnType<string | null, string | null | undefined, string | null>;
+  description: ColumnType<string, string, string>;
+  secret_hash: ColumnType<Buffer, Buffer, Buffer>;
+  last_four: ColumnType<string, string, string>;
+  is_public: ColumnType<boolean, boolean | undefined, boolean>;
+  expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  manually_revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface BranchConfigOverridesTable {
@@ -18,10 +46,51 @@ export interface BranchConfigOverridesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export interface ContactChannelsTable {
+  tenancy_id: ColumnType<string, string, string>;
+  user_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  type: ColumnType<string, string | undefined, string>;
+  value: ColumnType<string, string, string>;
+  is_verified: ColumnType<boolean, boolean | undefined, boolean>;
+  is_primary: ColumnType<boolean, boolean | undefined, boolean>;
+  used_for_auth: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface EmailOutboxTable {
+  id: ColumnType<string, string | undefined, string>;
+  tenancy_id: ColumnType<string | null, string | null | undefined, string | null>;
+  to_address: ColumnType<string, string, string>;
+  subject: ColumnType<string, string, string>;
+  text_body: ColumnType<string, string, string>;
+  html_body: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sent_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
 export interface EnvironmentConfigOverridesTable {
   project_id: ColumnType<string, string, string>;
   branch_id: ColumnType<string, string, string>;
   config: ColumnType<unknown, string | undefined, string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface OauthAccountsTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  user_id: ColumnType<string, string, string>;
+  provider_config_id: ColumnType<string, string, string>;
+  provider_account_id: ColumnType<string, string, string>;
+  email: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface PasswordCredentialsTable {
+  tenancy_id: ColumnType<string, string, string>;
+  user_id: ColumnType<string, string, string>;
+  password_hash: ColumnType<string, string, string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
@@ -56,6 +125,59 @@ export interface ProjectsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export interface RateLimitCountersTable {
+  bucket: ColumnType<string, string, string>;
+  window_start: ColumnType<Date, Date | string, Date | string>;
+  count: ColumnType<number, number | undefined, number>;
+}
+
+export interface ServerSecretsTable {
+  name: ColumnType<string, string, string>;
+  value: ColumnType<Buffer, Buffer, Buffer>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface SessionsTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  user_id: ColumnType<string, string, string>;
+  refresh_token_hash: ColumnType<Buffer, Buffer, Buffer>;
+  is_impersonation: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  last_used_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  last_used_ip: ColumnType<string | null, string | null | undefined, string | null>;
+  expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface TeamMemberPermissionsTable {
+  tenancy_id: ColumnType<string, string, string>;
+  team_id: ColumnType<string, string, string>;
+  user_id: ColumnType<string, string, string>;
+  permission_id: ColumnType<string, string, string>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface TeamMembersTable {
+  tenancy_id: ColumnType<string, string, string>;
+  team_id: ColumnType<string, string, string>;
+  user_id: ColumnType<string, string, string>;
+  display_name: ColumnType<string | null, string | null | undefined, string | null>;
+  profile_image_url: ColumnType<string | null, string | null | undefined, string | null>;
+  is_selected: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface TeamsTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  display_name: ColumnType<string, string, string>;
+  profile_image_url: ColumnType<string | null, string | null | undefined, string | null>;
+  client_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
+  client_read_only_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
+  server_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface TenanciesTable {
   id: ColumnType<string, string | undefined, string>;
   project_id: ColumnType<string, string, string>;
@@ -63,7 +185,63 @@ export interface TenanciesTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export interface UserPermissionsTable {
+  tenancy_id: ColumnType<string, string, string>;
+  user_id: ColumnType<string, string, string>;
+  permission_id: ColumnType<string, string, string>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface UsersTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  display_name: ColumnType<string | null, string | null | undefined, string | null>;
+  profile_image_url: ColumnType<string | null, string | null | undefined, string | null>;
+  client_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
+  client_read_only_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
+  server_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
+  is_anonymous: ColumnType<boolean, boolean | undefined, boolean>;
+  otp_auth_enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  passkey_auth_enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  totp_secret: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
+  restricted_by_admin: ColumnType<boolean, boolean | undefined, boolean>;
+  restricted_by_admin_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  restricted_by_admin_private_details: ColumnType<string | null, string | null | undefined, string | null>;
+  country_code: ColumnType<string | null, string | null | undefined, string | null>;
+  risk_score_bot: ColumnType<number, number | undefined, number>;
+  risk_score_free_trial_abuse: ColumnType<number, number | undefined, number>;
+  signed_up_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  last_active_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface VerificationCodesTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  purpose: ColumnType<string, string, string>;
+  code_hash: ColumnType<Buffer, Buffer, Buffer>;
+  data: ColumnType<unknown, string | undefined, string>;
+  attempt_count: ColumnType<number, number | undefined, number>;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+  used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export const databaseSchema = {
+  api_keys: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    user_id: { type: "uuid", nullable: true, hasDefault: false },
+    team_id: { type: "uuid", nullable: true, hasDefault: false },
+    description: { type: "text", nullable: false, hasDefault: false },
+    secret_hash: { type: "bytea", nullable: false, hasDefault: false },
+    last_four: { type: "text", nullable: false, hasDefault: false },
+    is_public: { type: "boolean", nullable: false, hasDefault: true },
+    expires_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    manually_revoked_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
   branch_config_overrides: {
     project_id: { type: "text", nullable: false, hasDefault: false },
     branch_id: { type: "text", nullable: false, hasDefault: false },
@@ -71,10 +249,47 @@ export const databaseSchema = {
     source: { type: "jsonb", nullable: false, hasDefault: true },
     updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
   },
+  contact_channels: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    type: { type: "text", nullable: false, hasDefault: true },
+    value: { type: "text", nullable: false, hasDefault: false },
+    is_verified: { type: "boolean", nullable: false, hasDefault: true },
+    is_primary: { type: "boolean", nullable: false, hasDefault: true },
+    used_for_auth: { type: "boolean", nullable: false, hasDefault: true },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  email_outbox: {
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    tenancy_id: { type: "uuid", nullable: true, hasDefault: false },
+    to_address: { type: "text", nullable: false, hasDefault: false },
+    subject: { type: "text", nullable: false, hasDefault: false },
+    text_body: { type: "text", nullable: false, hasDefault: false },
+    html_body: { type: "text", nullable: true, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sent_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    last_error: { type: "text", nullable: true, hasDefault: false },
+  },
   environment_config_overrides: {
     project_id: { type: "text", nullable: false, hasDefault: false },
     branch_id: { type: "text", nullable: false, hasDefault: false },
     config: { type: "jsonb", nullable: false, hasDefault: true },
+    updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  oauth_accounts: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    provider_config_id: { type: "text", nullable: false, hasDefault: false },
+    provider_account_id: { type: "text", nullable: false, hasDefault: false },
+    email: { type: "text", nullable: true, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  password_credentials: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    password_hash: { type: "text", nullable: false, hasDefault: false },
     updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
   },
   project_api_key_sets: {
@@ -106,10 +321,97 @@ export const databaseSchema = {
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
   },
+  rate_limit_counters: {
+    bucket: { type: "text", nullable: false, hasDefault: false },
+    window_start: { type: "timestamp with time zone", nullable: false, hasDefault: false },
+    count: { type: "integer", nullable: false, hasDefault: true },
+  },
+  server_secrets: {
+    name: { type: "text", nullable: false, hasDefault: false },
+    value: { type: "bytea", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  sessions: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    refresh_token_hash: { type: "bytea", nullable: false, hasDefault: false },
+    is_impersonation: { type: "boolean", nullable: false, hasDefault: true },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    last_used_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    last_used_ip: { type: "text", nullable: true, hasDefault: false },
+    expires_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+  },
+  team_member_permissions: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    team_id: { type: "uuid", nullable: false, hasDefault: false },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    permission_id: { type: "text", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  team_members: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    team_id: { type: "uuid", nullable: false, hasDefault: false },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    display_name: { type: "text", nullable: true, hasDefault: false },
+    profile_image_url: { type: "text", nullable: true, hasDefault: false },
+    is_selected: { type: "boolean", nullable: false, hasDefault: true },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  teams: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    display_name: { type: "text", nullable: false, hasDefault: false },
+    profile_image_url: { type: "text", nullable: true, hasDefault: false },
+    client_metadata: { type: "jsonb", nullable: true, hasDefault: false },
+    client_read_only_metadata: { type: "jsonb", nullable: true, hasDefault: false },
+    server_metadata: { type: "jsonb", nullable: true, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
   tenancies: {
     id: { type: "uuid", nullable: false, hasDefault: true },
     project_id: { type: "text", nullable: false, hasDefault: false },
     branch_id: { type: "text", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  user_permissions: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    permission_id: { type: "text", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  users: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    display_name: { type: "text", nullable: true, hasDefault: false },
+    profile_image_url: { type: "text", nullable: true, hasDefault: false },
+    client_metadata: { type: "jsonb", nullable: true, hasDefault: false },
+    client_read_only_metadata: { type: "jsonb", nullable: true, hasDefault: false },
+    server_metadata: { type: "jsonb", nullable: true, hasDefault: false },
+    is_anonymous: { type: "boolean", nullable: false, hasDefault: true },
+    otp_auth_enabled: { type: "boolean", nullable: false, hasDefault: true },
+    passkey_auth_enabled: { type: "boolean", nullable: false, hasDefault: true },
+    totp_secret: { type: "bytea", nullable: true, hasDefault: false },
+    restricted_by_admin: { type: "boolean", nullable: false, hasDefault: true },
+    restricted_by_admin_reason: { type: "text", nullable: true, hasDefault: false },
+    restricted_by_admin_private_details: { type: "text", nullable: true, hasDefault: false },
+    country_code: { type: "text", nullable: true, hasDefault: false },
+    risk_score_bot: { type: "smallint", nullable: false, hasDefault: true },
+    risk_score_free_trial_abuse: { type: "smallint", nullable: false, hasDefault: true },
+    signed_up_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    last_active_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  verification_codes: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    purpose: { type: "text", nullable: false, hasDefault: false },
+    code_hash: { type: "bytea", nullable: false, hasDefault: false },
+    data: { type: "jsonb", nullable: false, hasDefault: true },
+    attempt_count: { type: "integer", nullable: false, hasDefault: true },
+    expires_at: { type: "timestamp with time zone", nullable: false, hasDefault: false },
+    used_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
   },
 } as const;

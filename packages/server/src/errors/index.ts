@@ -35,6 +35,7 @@ export class StatusError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = "StatusError";

@@ -1,12 +1,14 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { AppContext } from "../app-context.ts";
 import { KnownError, StatusError } from "../errors/index.ts";
+import type { AccessTokenClaims } from "../features/auth/tokens.ts";
 import {
   type KeyKind,
   type ProjectSnapshot,
   type TenancySnapshot,
   verifyProjectKey,
 } from "../features/projects/index.ts";
+import { selectUser, type UserRecord } from "../features/users/records.ts";
 import { stackHeader } from "./headers.ts";
 
 export const accessTypes = ["client", "server", "admin"] as const;
@@ -17,8 +19,10 @@ export interface RequestAuth {
   type: AccessType;
   project: ProjectSnapshot;
   tenancy: TenancySnapshot;
-  /** The signed-in user of the target project (identity issue); always null until then. */
-  user: null;
+  /** The signed-in user (from `x-stack-access-token`); null without a token or if the user is gone. */
+  user: UserRecord | null;
+  /** The verified access token's claims, when one was sent. */
+  token: AccessTokenClaims | null;
   /** How the credential check passed. */
   credential: "key" | "admin-access-token" | "development-override" | "none";
 }
@@ -57,8 +61,22 @@ export async function authenticate(
   const projectId = stackHeader(headers, "project-id");
   if (!projectId) throw new KnownError("ACCESS_TYPE_WITHOUT_PROJECT_ID", accessType);
 
-  // User access tokens are issued by the identity feature; until it exists no token can be valid.
-  if (stackHeader(headers, "access-token") !== undefined) throw new KnownError("UNPARSABLE_ACCESS_TOKEN");
+  const accessToken = stackHeader(headers, "access-token");
+  let token: AccessTokenClaims | null = null;
+  if (accessToken !== undefined) {
+    token = await app.tokens.verify(accessToken);
+    if (token.project_id !== projectId)
+      throw new KnownError("INVALID_PROJECT_FOR_ACCESS_TOKEN", projectId, token.project_id);
+    const allowAnonymous = stackHeader(headers, "allow-anonymous-user") === "true";
+    const allowRestricted = allowAnonymous || stackHeader(headers, "allow-restricted-user") === "true";
+    if (token.is_anonymous && !allowAnonymous) throw new KnownError("ANONYMOUS_AUTHENTICATION_NOT_ALLOWED");
+    if (token.is_restricted && !token.is_anonymous && !allowRestricted) {
+      throw new KnownError(
+        "RESTRICTED_USER_NOT_ALLOWED",
+        token.restricted_reason ?? { type: "restricted_by_administrator" },
+      );
+    }
+  }
 
   const project = await app.projects.get(projectId);
   if (!project) throw new KnownError("CURRENT_PROJECT_NOT_FOUND", projectId);
@@ -69,7 +87,10 @@ export async function authenticate(
   const tenancy = project.branches.get(branchId);
   if (!tenancy) throw new KnownError("BRANCH_DOES_NOT_EXIST", branchId);
 
-  return { type: accessType, project, tenancy, user: null, credential };
+  // One query for the signed-in user with everything its API object shows; nothing else reads it again.
+  const user =
+    token && token.branch_id === branchId ? await selectUser(app.database.db, tenancy.id, token.sub) : null;
+  return { type: accessType, project, tenancy, user, token, credential };
 }
 
 async function checkCredential(
@@ -91,9 +112,10 @@ async function checkCredential(
     return "development-override";
   }
 
-  if (stackHeader(headers, "admin-access-token") !== undefined) {
-    // Admin access tokens are internal-project user tokens (identity feature); none can verify yet.
-    throw new KnownError("UNPARSABLE_ADMIN_ACCESS_TOKEN");
+  const adminAccessToken = stackHeader(headers, "admin-access-token");
+  if (adminAccessToken !== undefined) {
+    await checkAdminAccessToken(app, project, adminAccessToken);
+    return "admin-access-token";
   }
 
   const { kind } = keyHeaderFor[accessType];
@@ -118,6 +140,33 @@ async function checkCredential(
     );
   }
   return "key";
+}
+
+/**
+ * A dashboard user's token: issued by the internal project to a member of the team that owns the
+ * target project. It replaces key checks for every access type.
+ */
+async function checkAdminAccessToken(
+  app: AppContext,
+  project: ProjectSnapshot,
+  token: string,
+): Promise<void> {
+  const claims = await app.tokens.verify(token, "admin");
+  if (claims.project_id !== "internal" || claims.is_anonymous || claims.is_restricted) {
+    throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
+  }
+  const internal = await app.projects.get("internal");
+  const internalTenancy = internal?.branches.get("main");
+  const ownerTeamId = project.row.owner_team_id;
+  if (!internalTenancy || !ownerTeamId) throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
+  const membership = await app.database.db
+    .selectFrom("team_members")
+    .select("user_id")
+    .where("tenancy_id", "=", internalTenancy.id)
+    .where("team_id", "=", ownerTeamId)
+    .where("user_id", "=", claims.sub)
+    .executeTakeFirst();
+  if (!membership) throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
 }
 
 function isAccessType(value: string): value is AccessType {

@@ -36,7 +36,9 @@ export function errorResult(error: unknown, requestId: string, log: (message: st
       headers: { "x-stack-known-error": error.code, "x-hexclave-known-error": error.code },
     };
   }
-  if (error instanceof StatusError) return { kind: "text", status: error.status, body: error.message };
+  if (error instanceof StatusError) {
+    return { kind: "text", status: error.status, body: error.message, headers: error.headers };
+  }
   const fastifyError = error as { code?: string; statusCode?: number; message?: string };
   if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     return { kind: "text", status: 413, body: "Request body is too large." };

@@ -22,7 +22,8 @@ export const apiRootRoutes = [
       } else {
         lines.push(`Authentication: ${auth.type[0]!.toUpperCase()}${auth.type.slice(1)}`);
         lines.push(`  Project: ${auth.project.id}`);
-        lines.push(`  User: ${auth.user ?? "None"}`);
+        const email = auth.user?.channels.find((c) => c.is_primary)?.value;
+        lines.push(`  User: ${auth.user ? (email ?? auth.user.id) : "None"}`);
       }
       return text(lines.join("\n"));
     },

@@ -1,0 +1,436 @@
+import { hashSync } from "@node-rs/bcrypt";
+import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  api,
+  createTestProject,
+  keyHeaders,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+} from "../../../test/server.ts";
+
+let test: TestServer;
+let project: TestProject;
+let other: TestProject;
+
+beforeAll(async () => {
+  test = await startTestServer();
+  project = await createTestProject(test, "Auth project");
+  other = await createTestProject(test, "Other project");
+});
+afterAll(() => test?.close());
+
+const client = (p = project, extra: Record<string, string> = {}) => ({
+  "x-stack-project-id": p.projectId,
+  "x-stack-access-type": "client",
+  ...extra,
+});
+const server = (p = project) => keyHeaders(p.projectId, "server", p.keys);
+let counter = 0;
+const freshEmail = () => `user${++counter}-${Date.now()}@example.com`;
+
+async function signUp(email = freshEmail(), password = "correct horse battery") {
+  const res = await api(test.url, "/api/v1/auth/password/sign-up", {
+    method: "POST",
+    headers: client(),
+    body: { email, password },
+  });
+  expect(res.status).toBe(200);
+  return {
+    email,
+    password,
+    ...(res.body as { access_token: string; refresh_token: string; user_id: string }),
+  };
+}
+
+describe("/users/me and tokens (scenarios 4, 5, 8)", () => {
+  it("answers the auth errors of scenario 4", async () => {
+    expect((await api(test.url, "/api/v1/users/me")).body.code).toBe("ACCESS_TYPE_REQUIRED");
+    expect((await api(test.url, "/api/v1/users/me", { headers: client() })).body.code).toBe(
+      "CANNOT_GET_OWN_USER_WITHOUT_USER",
+    );
+    const bad = await api(test.url, "/api/v1/users/me", {
+      headers: client(project, { "x-stack-access-token": "12341234" }),
+    });
+    expect(bad.status).toBe(401);
+    expect(bad.body.code).toBe("UNPARSABLE_ACCESS_TOKEN");
+    const refreshOnly = await api(test.url, "/api/v1/users/me", {
+      headers: client(project, { "x-stack-refresh-token": "x" }),
+    });
+    expect(refreshOnly.body.code).toBe("CANNOT_GET_OWN_USER_WITHOUT_USER");
+  });
+
+  it("signs up and reads the user at client and server level (scenario 5)", async () => {
+    const session = await signUp();
+    const me = await api(test.url, "/api/v1/users/me", {
+      headers: client(project, { "x-stack-access-token": session.access_token }),
+    });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({
+      id: session.user_id,
+      primary_email: session.email,
+      has_password: true,
+      primary_email_verified: false,
+      is_anonymous: false,
+      is_restricted: false,
+    });
+    expect(me.body).not.toHaveProperty("server_metadata");
+    expect(me.body).not.toHaveProperty("last_active_at_millis");
+    const asServer = await api(test.url, "/api/v1/users/me", {
+      headers: { ...server(), "x-stack-access-token": session.access_token },
+    });
+    expect(asServer.body).toHaveProperty("server_metadata", null);
+    expect(asServer.body).toHaveProperty("last_active_at_millis");
+    expect(asServer.body.primary_email_auth_enabled).toBe(true);
+  });
+
+  it("issues an ES256 token with the SDK's claim set, verifiable with the JWKS (scenario 8)", async () => {
+    const session = await signUp();
+    const header = decodeProtectedHeader(session.access_token);
+    expect(header.alg).toBe("ES256");
+    const claims = decodeJwt(session.access_token);
+    expect(claims).toMatchObject({
+      sub: session.user_id,
+      aud: project.projectId,
+      project_id: project.projectId,
+      branch_id: "main",
+      role: "authenticated",
+      email: session.email,
+      email_verified: false,
+      is_anonymous: false,
+      is_restricted: false,
+      restricted_reason: null,
+      requires_totp_mfa: false,
+      selected_team_id: null,
+      name: null,
+    });
+    expect(claims.exp! - claims.iat!).toBe(600);
+    expect(typeof claims.signed_up_at).toBe("number");
+    const sessions = await api(test.url, `/api/v1/auth/sessions?user_id=${session.user_id}`, {
+      headers: server(),
+    });
+    expect(sessions.body.items.map((s: { id: string }) => s.id)).toContain(claims.refresh_token_id);
+
+    const jwks = await api(test.url, `/api/v1/projects/${project.projectId}/.well-known/jwks.json`);
+    expect(jwks.status).toBe(200);
+    expect(jwks.headers.get("cache-control")).toBe("public, max-age=3600");
+    const jwk = jwks.body.keys.find((k: { kid: string }) => k.kid === header.kid);
+    expect(jwk).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256" });
+    await jwtVerify(session.access_token, await importJWK(jwk, "ES256"));
+    expect(
+      (await api(test.url, "/api/v1/projects/00000000-0000-4000-8000-000000000000/.well-known/jwks.json"))
+        .status,
+    ).toBe(404);
+  });
+
+  it("refuses project A's token on project B", async () => {
+    const session = await signUp();
+    const res = await api(test.url, "/api/v1/users/me", {
+      headers: client(other, { "x-stack-access-token": session.access_token }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({
+      code: "INVALID_PROJECT_FOR_ACCESS_TOKEN",
+      details: { expected_project_id: other.projectId, actual_project_id: project.projectId },
+    });
+  });
+});
+
+describe("password sign-up and sign-in (scenarios 6, 7)", () => {
+  it("rejects duplicates, short passwords and untrusted callback URLs", async () => {
+    const { email } = await signUp();
+    const dup = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: client(),
+      body: { email, password: "another password" },
+    });
+    expect(dup.status).toBe(409);
+    expect(dup.body).toMatchObject({
+      code: "USER_EMAIL_ALREADY_EXISTS",
+      details: { email, would_work_if_email_was_verified: false },
+    });
+    for (const password of ["", "short"]) {
+      const res = await api(test.url, "/api/v1/auth/password/sign-up", {
+        method: "POST",
+        headers: client(),
+        body: { email: freshEmail(), password },
+      });
+      expect(res.body).toMatchObject({ code: "PASSWORD_TOO_SHORT", details: { min_length: 8 } });
+    }
+    const untrusted = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: client(),
+      body: {
+        email: freshEmail(),
+        password: "long enough pw",
+        verification_callback_url: "http://invalid-domain.com",
+      },
+    });
+    expect(untrusted.body.code).toBe("REDIRECT_URL_NOT_WHITELISTED");
+  });
+
+  it("signs in, and refuses wrong credentials without saying which part was wrong", async () => {
+    const { email, password, user_id } = await signUp();
+    const ok = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email: ` ${email.toUpperCase()} `, password },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body.user_id).toBe(user_id);
+    const wrong = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email, password: "wrong password" },
+    });
+    const unknown = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email: freshEmail(), password },
+    });
+    expect(wrong.body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+    expect(unknown.body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+    expect(wrong.body.error).toBe(unknown.body.error);
+    const empty = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email: "", password },
+    });
+    expect(empty.body.code).toBe("SCHEMA_ERROR");
+    expect(empty.body.error).toContain("body.email must not be empty");
+  });
+
+  it("verifies imported bcrypt hashes and upgrades them to argon2id", async () => {
+    const email = freshEmail();
+    const bcryptHash = hashSync("password123", { cost: 4 });
+    expect(bcryptHash).toMatch(/^\$2b\$04\$/);
+    const created = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { primary_email: email, primary_email_auth_enabled: true, password_hash: bcryptHash },
+    });
+    expect(created.status).toBe(201);
+    const signIn = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email, password: "password123" },
+    });
+    expect(signIn.status).toBe(200);
+    const { default: pg } = await import("pg");
+    const db = new pg.Client({ connectionString: test.database.url });
+    await db.connect();
+    const { rows } = await db.query("SELECT password_hash FROM password_credentials WHERE user_id = $1", [
+      created.body.id,
+    ]);
+    await db.end();
+    expect(rows[0].password_hash).toMatch(/^\$argon2id\$/);
+    const again = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email, password: "password123" },
+    });
+    expect(again.status).toBe(200);
+  });
+});
+
+describe("refresh and sessions (scenarios 9–13)", () => {
+  it("refreshes through both endpoints and fails for garbage tokens", async () => {
+    const session = await signUp();
+    const refreshed = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: client(project, { "x-stack-refresh-token": session.refresh_token }),
+    });
+    expect(refreshed.status).toBe(200);
+    const me = await api(test.url, "/api/v1/users/me", {
+      headers: client(project, { "x-stack-access-token": refreshed.body.access_token }),
+    });
+    expect(me.body.id).toBe(session.user_id);
+    const invalid = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: client(project, { "x-stack-refresh-token": "something-invalid" }),
+    });
+    expect(invalid.status).toBe(401);
+    expect(invalid.body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+
+    const form = (refresh: string, secret = "__stack_public_client__") =>
+      api(test.url, "/api/v1/auth/oauth/token", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        rawBody: new URLSearchParams({
+          grant_type: "refresh_token",
+          refresh_token: refresh,
+          client_id: project.projectId,
+          client_secret: secret,
+        }).toString(),
+      });
+    const oauth = await form(session.refresh_token);
+    expect(oauth.status).toBe(200);
+    expect(oauth.body).toMatchObject({ token_type: "Bearer", refresh_token: session.refresh_token });
+    expect(decodeJwt(oauth.body.access_token).sub).toBe(session.user_id);
+    expect((await form("garbage")).body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    expect((await form(session.refresh_token, "pck_wrong")).body.code).toBe(
+      "INVALID_OAUTH_CLIENT_ID_OR_SECRET",
+    );
+    expect((await form(session.refresh_token, project.keys.publishable_client_key!)).status).toBe(200);
+
+    await api(test.url, `/api/v1/users/${session.user_id}`, { method: "DELETE", headers: server() });
+    const afterDelete = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: client(project, { "x-stack-refresh-token": session.refresh_token }),
+    });
+    expect(afterDelete.body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+  });
+
+  it("signs out the current session (scenario 11)", async () => {
+    const session = await signUp();
+    const out = await api(test.url, "/api/v1/auth/sessions/current", {
+      method: "DELETE",
+      headers: client(project, { "x-stack-access-token": session.access_token }),
+      body: {},
+    });
+    expect(out.body).toEqual({ success: true });
+    const refresh = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: client(project, { "x-stack-refresh-token": session.refresh_token }),
+    });
+    expect(refresh.body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+  });
+
+  it("creates server sessions with bounded lifetimes (scenario 12)", async () => {
+    const session = await signUp();
+    const asClient = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: client(),
+      body: { user_id: session.user_id },
+    });
+    expect(asClient.body).toMatchObject({
+      code: "INSUFFICIENT_ACCESS_TYPE",
+      details: { allowed_access_types: ["server", "admin"] },
+    });
+    const tooLong = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: session.user_id, expires_in_millis: 370 * 24 * 3600 * 1000 },
+    });
+    expect(tooLong.body.code).toBe("SCHEMA_ERROR");
+    expect(tooLong.body.error).toContain("must be less than or equal to 31708800000");
+    const unknown = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: "00000000-0000-4000-8000-000000000000" },
+    });
+    expect(unknown.body.code).toBe("USER_ID_DOES_NOT_EXIST");
+    const short = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: session.user_id, expires_in_millis: 1500 },
+    });
+    expect(short.status).toBe(200);
+    const refresh = () =>
+      api(test.url, "/api/v1/auth/sessions/current/refresh", {
+        method: "POST",
+        headers: client(project, { "x-stack-refresh-token": short.body.refresh_token }),
+      });
+    expect((await refresh()).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1700));
+    expect((await refresh()).body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+  });
+
+  it("lists and deletes sessions with the client rules (scenario 13)", async () => {
+    const session = await signUp();
+    const extra = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: session.user_id },
+    });
+    const impersonation = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: session.user_id, is_impersonation: true },
+    });
+    expect(impersonation.status).toBe(200);
+    const headers = client(project, { "x-stack-access-token": session.access_token });
+    const list = await api(test.url, "/api/v1/auth/sessions?user_id=me", { headers });
+    expect(list.body.items).toHaveLength(2);
+    expect(list.body.items.filter((s: { is_current_session: boolean }) => s.is_current_session)).toHaveLength(
+      1,
+    );
+    const adminList = await api(test.url, `/api/v1/auth/sessions?user_id=${session.user_id}`, {
+      headers: keyHeaders(project.projectId, "admin", project.keys),
+    });
+    expect(adminList.body.items).toHaveLength(3);
+
+    const extraId = decodeJwt(extra.body.access_token).refresh_token_id as string;
+    const currentId = decodeJwt(session.access_token).refresh_token_id as string;
+    expect(
+      (await api(test.url, `/api/v1/auth/sessions/${extraId}?user_id=me`, { method: "DELETE", headers }))
+        .status,
+    ).toBe(200);
+    expect((await api(test.url, "/api/v1/auth/sessions?user_id=me", { headers })).body.items).toHaveLength(1);
+    const current = await api(test.url, `/api/v1/auth/sessions/${currentId}?user_id=me`, {
+      method: "DELETE",
+      headers,
+    });
+    expect(current.body.code).toBe("CANNOT_DELETE_CURRENT_SESSION");
+
+    const someoneElse = await signUp();
+    expect(
+      (await api(test.url, `/api/v1/auth/sessions?user_id=${someoneElse.user_id}`, { headers })).status,
+    ).toBe(403);
+    const missing = await api(test.url, "/api/v1/auth/sessions", { headers: server() });
+    expect(missing.body.code).toBe("SCHEMA_ERROR");
+    expect(missing.body.error).toContain("query.user_id must be defined");
+  });
+});
+
+describe("anonymous users (scenario 19)", () => {
+  it("signs up anonymously even with sign-ups disabled, and needs the allow header", async () => {
+    const admin = keyHeaders(project.projectId, "admin", project.keys);
+    const disable = await api(test.url, "/api/v1/internal/config/override/environment", {
+      method: "PATCH",
+      headers: admin,
+      body: { config_override_string: JSON.stringify({ "auth.allowSignUp": false }) },
+    });
+    expect(disable.status).toBe(200);
+    try {
+      const anon = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+        method: "POST",
+        headers: client(),
+      });
+      expect(anon.status).toBe(200);
+      expect(decodeJwt(anon.body.access_token).aud).toBe(`${project.projectId}:anon`);
+      const me = await api(test.url, "/api/v1/users/me", {
+        headers: client(project, {
+          "x-stack-access-token": anon.body.access_token,
+          "x-stack-allow-anonymous-user": "true",
+        }),
+      });
+      expect(me.body).toMatchObject({
+        is_anonymous: true,
+        is_restricted: true,
+        restricted_reason: { type: "anonymous" },
+      });
+      const refused = await api(test.url, "/api/v1/users/me", {
+        headers: client(project, {
+          "x-stack-access-token": anon.body.access_token,
+          "x-stack-allow-anonymous-user": "false",
+        }),
+      });
+      expect(refused.status).toBe(401);
+      expect(refused.body.code).toBe("ANONYMOUS_AUTHENTICATION_NOT_ALLOWED");
+      const signUpRefused = await api(test.url, "/api/v1/auth/password/sign-up", {
+        method: "POST",
+        headers: client(),
+        body: { email: freshEmail(), password: "long enough pw" },
+      });
+      expect(signUpRefused.body.code).toBe("SIGN_UP_NOT_ENABLED");
+    } finally {
+      await api(test.url, "/api/v1/internal/config/override/environment", {
+        method: "PATCH",
+        headers: admin,
+        body: { config_override_string: JSON.stringify({ "auth.allowSignUp": true }) },
+      });
+    }
+  });
+});

@@ -1,0 +1,322 @@
+import { randomInt } from "node:crypto";
+import Type from "typebox";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import { stackHeader } from "../../http/headers.ts";
+import { requireUserSchema, tenancyContext } from "../../http/requirements.ts";
+import { defineRoute, json, success } from "../../http/route.ts";
+import { sendContactVerification } from "../contact-channels/verification.ts";
+import { sendEmail } from "../emails/outbox.ts";
+import { selectUser } from "../users/records.ts";
+import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
+import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
+import { signIn } from "./issue.ts";
+import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
+import { rateLimit } from "./rate-limit.ts";
+import { revokeUserSessions, sessionIdOfRefreshToken } from "./sessions.ts";
+import { isTrustedUrl } from "./trusted-urls.ts";
+
+const anyAccess = ["client", "server", "admin"] as const;
+const tags = ["Password authentication"];
+const tokenPair = Type.Object({
+  access_token: Type.String(),
+  refresh_token: Type.String(),
+  user_id: Type.String(),
+});
+const code = Type.String({ minLength: 45, maxLength: 45 });
+
+export const passwordRoutes = [
+  defineRoute({
+    method: "POST",
+    path: "/auth/password/sign-up",
+    summary: "Sign up with e-mail and password",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        {
+          email: Type.String({ format: "email" }),
+          password: Type.String({ maxLength: 70 }),
+          verification_callback_url: Type.Optional(Type.String()),
+          bot_challenge_token: Type.Optional(Type.String()),
+          bot_challenge_phase: Type.Optional(Type.String()),
+          bot_challenge_unavailable: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+      response: tokenPair,
+    },
+    handler: async ({ auth, body, app, raw }) => {
+      const config = auth.tenancy.config;
+      if (!config.auth.password.allowSignIn) throw new KnownError("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+      if (
+        body.verification_callback_url !== undefined &&
+        !isTrustedUrl(config, body.verification_callback_url)
+      ) {
+        throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
+      }
+      const upgrading = auth.user?.is_anonymous ? auth.user : null;
+      if (!config.auth.allowSignUp && !upgrading) throw new KnownError("SIGN_UP_NOT_ENABLED");
+      assertPasswordRules(body.password);
+      const email = normalizeEmail(body.email);
+      const ctx = tenancyContext(auth);
+      const tokens = await app.database.db.transaction().execute(async (trx) => {
+        let userId: string;
+        if (upgrading) {
+          userId = upgrading.id;
+          await updateUser(trx, ctx, userId, {
+            is_anonymous: false,
+            primary_email: email,
+            primary_email_auth_enabled: true,
+            password: body.password,
+          });
+        } else {
+          userId = await createUser(trx, ctx, {
+            primary_email: email,
+            primary_email_auth_enabled: true,
+            primary_email_verified: false,
+            password: body.password,
+          });
+        }
+        return signIn(app, trx, auth, userId, { ip: raw.ip });
+      });
+      if (body.verification_callback_url) {
+        await sendContactVerification(app, auth, tokens.user_id, null, body.verification_callback_url);
+      }
+      return json(tokens);
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/password/sign-in",
+    summary: "Sign in with e-mail and password",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        { email: Type.String({ minLength: 1 }), password: Type.String() },
+        { additionalProperties: false },
+      ),
+      response: tokenPair,
+    },
+    handler: async ({ auth, body, app, raw }) => {
+      if (!auth.tenancy.config.auth.password.allowSignIn)
+        throw new KnownError("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+      const email = normalizeEmail(body.email);
+      const { signInRateLimit: limit, signInRateLimitWindowSeconds: window } = app.env;
+      await rateLimit(app.database.db, `sign-in:email:${auth.tenancy.id}:${email}`, limit, window);
+      await rateLimit(app.database.db, `sign-in:ip:${raw.ip}`, limit * 10, window);
+      const credential = await app.database.db
+        .selectFrom("contact_channels as c")
+        .innerJoin("password_credentials as p", (join) =>
+          join.onRef("p.tenancy_id", "=", "c.tenancy_id").onRef("p.user_id", "=", "c.user_id"),
+        )
+        .innerJoin("users as u", (join) =>
+          join.onRef("u.tenancy_id", "=", "c.tenancy_id").onRef("u.id", "=", "c.user_id"),
+        )
+        .select(["c.user_id", "p.password_hash", "u.totp_secret"])
+        .where("c.tenancy_id", "=", auth.tenancy.id)
+        .where("c.type", "=", "email")
+        .where("c.value", "=", email)
+        .where("c.used_for_auth", "=", true)
+        .executeTakeFirst();
+      if (!credential) {
+        await verifyAgainstDummy(body.password);
+        throw new KnownError("EMAIL_PASSWORD_MISMATCH");
+      }
+      const { ok, needsRehash } = await verifyPassword(credential.password_hash, body.password);
+      if (!ok) throw new KnownError("EMAIL_PASSWORD_MISMATCH");
+      if (needsRehash) {
+        await app.database.db
+          .updateTable("password_credentials")
+          .set({ password_hash: await hashPassword(body.password), updated_at: new Date() })
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", credential.user_id)
+          .execute();
+      }
+      if (credential.totp_secret) {
+        const attemptCode = await createCode(app.database.db, {
+          tenancyId: auth.tenancy.id,
+          purpose: "mfa_sign_in",
+          data: { user_id: credential.user_id },
+          lifetimeMs: 5 * 60 * 1000,
+        });
+        throw new KnownError("MULTI_FACTOR_AUTHENTICATION_REQUIRED", attemptCode);
+      }
+      return json(await signIn(app, app.database.db, auth, credential.user_id, { ip: raw.ip }));
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/password/update",
+    summary: "Change the signed-in user's password",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        { old_password: Type.String(), new_password: Type.String({ maxLength: 70 }) },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app, raw }) => {
+      const user = requireUserSchema(auth, raw);
+      const stored = await app.database.db
+        .selectFrom("password_credentials")
+        .select("password_hash")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("user_id", "=", user.id)
+        .executeTakeFirst();
+      if (!stored) throw new KnownError("USER_DOES_NOT_HAVE_PASSWORD");
+      if (!(await verifyPassword(stored.password_hash, body.old_password)).ok) {
+        throw new KnownError("PASSWORD_CONFIRMATION_MISMATCH");
+      }
+      assertPasswordRules(body.new_password);
+      const refreshToken = stackHeader(raw.headers, "refresh-token");
+      const keep = refreshToken
+        ? await sessionIdOfRefreshToken(app.database.db, auth.tenancy.id, refreshToken)
+        : null;
+      await app.database.db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable("password_credentials")
+          .set({ password_hash: await hashPassword(body.new_password), updated_at: new Date() })
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", user.id)
+          .execute();
+        // Every other session is signed out; the one making the change stays.
+        await revokeUserSessions(trx, auth.tenancy.id, user.id, keep ?? auth.token?.refresh_token_id);
+      });
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/password/set",
+    summary: "Set a password for a user who has none",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object({ password: Type.String({ maxLength: 70 }) }, { additionalProperties: false }),
+    },
+    handler: async ({ auth, body, app, raw }) => {
+      const user = requireUserSchema(auth, raw);
+      if (user.has_password) throw new StatusError(400, "User already has a password set.");
+      assertPasswordRules(body.password);
+      await app.database.db
+        .insertInto("password_credentials")
+        .values({
+          tenancy_id: auth.tenancy.id,
+          user_id: user.id,
+          password_hash: await hashPassword(body.password),
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/password/send-reset-code",
+    summary: "E-mail a password reset link (answers the same whether or not the user exists)",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        { email: Type.String({ format: "email" }), callback_url: Type.String() },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app }) => {
+      if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
+        throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
+      const started = Date.now();
+      const email = normalizeEmail(body.email);
+      const owner = await app.database.db
+        .selectFrom("contact_channels")
+        .select("user_id")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("type", "=", "email")
+        .where("value", "=", email)
+        .where("used_for_auth", "=", true)
+        .executeTakeFirst();
+      if (owner) {
+        const resetCode = await createCode(app.database.db, {
+          tenancyId: auth.tenancy.id,
+          purpose: "password_reset",
+          data: { user_id: owner.user_id, email },
+          lifetimeMs: 3600 * 1000,
+        });
+        await sendEmail(app, {
+          tenancyId: auth.tenancy.id,
+          to: email,
+          subject: `Reset your password for ${auth.project.row.display_name}`,
+          text: `Someone asked to reset the password of your ${auth.project.row.display_name} account.\n\nReset it here: ${linkWithCode(body.callback_url, resetCode)}\n\nIf this was not you, ignore this e-mail.`,
+        });
+      }
+      // Answer after a similar delay either way, so timing does not tell whether the account exists.
+      const floorMs = 250 + randomInt(100);
+      const elapsed = Date.now() - started;
+      if (elapsed < floorMs) await new Promise((resolve) => setTimeout(resolve, floorMs - elapsed));
+      return json({ success: "maybe, only if user with e-mail exists" });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/password/reset",
+    summary: "Set a new password with an e-mailed reset code",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object({ code, password: Type.String({ maxLength: 70 }) }, { additionalProperties: false }),
+    },
+    handler: async ({ auth, body, app }) => {
+      assertPasswordRules(body.password);
+      const hash = await hashPassword(body.password);
+      await app.database.db.transaction().execute(async (trx) => {
+        const data = await checkCode(trx, {
+          tenancyId: auth.tenancy.id,
+          purpose: "password_reset",
+          code: body.code,
+          consume: true,
+        });
+        const userId = String(data.user_id);
+        const user = await selectUser(trx, auth.tenancy.id, userId);
+        if (!user) throw new KnownError("VERIFICATION_CODE_NOT_FOUND");
+        await trx
+          .insertInto("password_credentials")
+          .values({ tenancy_id: auth.tenancy.id, user_id: userId, password_hash: hash })
+          .onConflict((oc) =>
+            oc
+              .columns(["tenancy_id", "user_id"])
+              .doUpdateSet({ password_hash: hash, updated_at: new Date() }),
+          )
+          .execute();
+        // Proving control of the address verifies it.
+        await trx
+          .updateTable("contact_channels")
+          .set({ is_verified: true })
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", userId)
+          .where("value", "=", String(data.email))
+          .execute();
+        await revokeUserSessions(trx, auth.tenancy.id, userId);
+      });
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/password/reset/check-code",
+    summary: "Check a password reset code without using it",
+    tags,
+    access: anyAccess,
+    schemas: { body: Type.Object({ code }, { additionalProperties: false }) },
+    handler: async ({ auth, body, app }) => {
+      await checkCode(app.database.db, {
+        tenancyId: auth.tenancy.id,
+        purpose: "password_reset",
+        code: body.code,
+        consume: false,
+      });
+      return json({ is_code_valid: true });
+    },
+  }),
+];

@@ -1,0 +1,112 @@
+import { createHash } from "node:crypto";
+import { sql } from "kysely";
+import { KnownError } from "../../errors/index.ts";
+import { randomSecret } from "../projects/keys.ts";
+import type { Db } from "../users/records.ts";
+
+export const DEFAULT_SESSION_MS = 365 * 24 * 3600 * 1000;
+export const MAX_SESSION_MS = 31_708_800_000; // 367 days
+
+const digest = (refreshToken: string) => createHash("sha256").update(refreshToken).digest();
+
+export interface SessionRow {
+  tenancy_id: string;
+  id: string;
+  user_id: string;
+  is_impersonation: boolean;
+  created_at: Date;
+  last_used_at: Date;
+  expires_at: Date | null;
+}
+
+/** Opens a session and returns its refresh token — shown once; only its digest is stored. */
+export async function createSession(
+  db: Db,
+  input: {
+    tenancyId: string;
+    userId: string;
+    expiresInMs?: number;
+    isImpersonation?: boolean;
+    ip?: string | null;
+  },
+): Promise<{ sessionId: string; refreshToken: string }> {
+  const refreshToken = randomSecret();
+  const row = await db
+    .insertInto("sessions")
+    .values({
+      tenancy_id: input.tenancyId,
+      user_id: input.userId,
+      refresh_token_hash: digest(refreshToken),
+      is_impersonation: input.isImpersonation ?? false,
+      expires_at: new Date(Date.now() + (input.expiresInMs ?? DEFAULT_SESSION_MS)),
+      last_used_ip: input.ip ?? null,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return { sessionId: row.id, refreshToken };
+}
+
+/**
+ * Finds the live session of a refresh token within a tenancy and records its use (session and user
+ * "last active"). Unknown, expired or revoked tokens — and tokens of deleted users, whose sessions are
+ * deleted with them — fail with `REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED`.
+ */
+export async function useRefreshToken(
+  db: Db,
+  tenancyId: string,
+  refreshToken: string,
+  ip: string | null,
+): Promise<SessionRow> {
+  const { rows } = await sql<SessionRow>`
+    WITH used AS (
+      UPDATE sessions SET last_used_at = now(), last_used_ip = ${ip}
+       WHERE refresh_token_hash = ${digest(refreshToken)} AND tenancy_id = ${tenancyId}
+         AND (expires_at IS NULL OR expires_at > now())
+      RETURNING tenancy_id, id, user_id, is_impersonation, created_at, last_used_at, expires_at
+    ), touched AS (
+      UPDATE users SET last_active_at = now()
+       WHERE (tenancy_id, id) IN (SELECT tenancy_id, user_id FROM used)
+    )
+    SELECT * FROM used`.execute(db);
+  const session = rows[0];
+  if (!session) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+  return session;
+}
+
+export async function deleteSession(
+  db: Db,
+  tenancyId: string,
+  sessionId: string,
+  userId?: string,
+): Promise<boolean> {
+  let query = db.deleteFrom("sessions").where("tenancy_id", "=", tenancyId).where("id", "=", sessionId);
+  if (userId) query = query.where("user_id", "=", userId);
+  const result = await query.executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** Signs a user out everywhere, optionally keeping one session (the one changing the password). */
+export async function revokeUserSessions(
+  db: Db,
+  tenancyId: string,
+  userId: string,
+  keepSessionId?: string,
+): Promise<void> {
+  let query = db.deleteFrom("sessions").where("tenancy_id", "=", tenancyId).where("user_id", "=", userId);
+  if (keepSessionId) query = query.where("id", "<>", keepSessionId);
+  await query.execute();
+}
+
+export async function sessionIdOfRefreshToken(
+  db: Db,
+  tenancyId: string,
+  refreshToken: string,
+): Promise<string | null> {
+  const row = await db
+    .selectFrom("sessions")
+    .select("id")
+    .where("tenancy_id", "=", tenancyId)
+    .where("refresh_token_hash", "=", digest(refreshToken))
+    .executeTakeFirst();
+  return row?.id ?? null;
+}

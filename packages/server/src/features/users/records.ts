@@ -1,0 +1,92 @@
+import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
+import type { Database } from "../../db/database.ts";
+
+export type Db = Kysely<Database> | Transaction<Database>;
+
+export interface ContactChannelRecord {
+  id: string;
+  type: "email";
+  value: string;
+  is_primary: boolean;
+  is_verified: boolean;
+  used_for_auth: boolean;
+}
+
+export interface TeamRecord {
+  id: string;
+  display_name: string;
+  profile_image_url: string | null;
+  client_metadata: unknown;
+  client_read_only_metadata: unknown;
+  server_metadata: unknown;
+  created_at: string;
+}
+
+/** A user with everything its API object shows, as one query returns it. */
+export interface UserRecord {
+  tenancy_id: string;
+  id: string;
+  display_name: string | null;
+  profile_image_url: string | null;
+  client_metadata: unknown;
+  client_read_only_metadata: unknown;
+  server_metadata: unknown;
+  is_anonymous: boolean;
+  otp_auth_enabled: boolean;
+  passkey_auth_enabled: boolean;
+  has_totp: boolean;
+  restricted_by_admin: boolean;
+  restricted_by_admin_reason: string | null;
+  restricted_by_admin_private_details: string | null;
+  country_code: string | null;
+  risk_score_bot: number;
+  risk_score_free_trial_abuse: number;
+  signed_up_at: Date;
+  last_active_at: Date;
+  has_password: boolean;
+  channels: ContactChannelRecord[];
+  oauth_accounts: { id: string; account_id: string; email: string | null }[];
+  selected_team: TeamRecord | null;
+}
+
+/**
+ * Reads users with their contact channels, credentials, OAuth accounts and selected team in a single
+ * statement — reading the current user costs one round trip.
+ */
+export async function selectUsers(
+  db: Db,
+  tenancyId: string,
+  filter: RawBuilder<unknown>,
+  tail: RawBuilder<unknown> = sql``,
+): Promise<UserRecord[]> {
+  const { rows } = await sql<UserRecord>`
+    SELECT u.tenancy_id, u.id, u.display_name, u.profile_image_url, u.client_metadata,
+           u.client_read_only_metadata, u.server_metadata, u.is_anonymous, u.otp_auth_enabled,
+           u.passkey_auth_enabled, u.totp_secret IS NOT NULL AS has_totp, u.restricted_by_admin,
+           u.restricted_by_admin_reason, u.restricted_by_admin_private_details, u.country_code,
+           u.risk_score_bot, u.risk_score_free_trial_abuse, u.signed_up_at, u.last_active_at,
+           EXISTS (SELECT 1 FROM password_credentials p WHERE p.tenancy_id = u.tenancy_id AND p.user_id = u.id)
+             AS has_password,
+           COALESCE((SELECT json_agg(json_build_object('id', c.id, 'type', c.type, 'value', c.value,
+                       'is_primary', c.is_primary, 'is_verified', c.is_verified, 'used_for_auth', c.used_for_auth)
+                       ORDER BY c.created_at, c.id)
+                     FROM contact_channels c WHERE c.tenancy_id = u.tenancy_id AND c.user_id = u.id), '[]'::json)
+             AS channels,
+           COALESCE((SELECT json_agg(json_build_object('id', o.provider_config_id, 'account_id', o.provider_account_id,
+                       'email', o.email) ORDER BY o.created_at)
+                     FROM oauth_accounts o WHERE o.tenancy_id = u.tenancy_id AND o.user_id = u.id), '[]'::json)
+             AS oauth_accounts,
+           (SELECT to_json(t) FROM team_members m JOIN teams t ON t.tenancy_id = m.tenancy_id AND t.id = m.team_id
+             WHERE m.tenancy_id = u.tenancy_id AND m.user_id = u.id AND m.is_selected) AS selected_team
+      FROM users u
+     WHERE u.tenancy_id = ${tenancyId} AND ${filter}
+     ${tail}`.execute(db);
+  return rows;
+}
+
+export async function selectUser(db: Db, tenancyId: string, userId: string): Promise<UserRecord | null> {
+  const [user] = await selectUsers(db, tenancyId, sql`u.id = ${userId}`);
+  return user ?? null;
+}
+
+export const primaryChannel = (user: UserRecord) => user.channels.find((c) => c.is_primary) ?? null;

@@ -1,0 +1,162 @@
+import type { AppContext } from "../../app-context.ts";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
+import { tenancyContext } from "../../http/requirements.ts";
+import { defineRoute, json, success } from "../../http/route.ts";
+import { listUsers } from "./list.ts";
+import { selectUser } from "./records.ts";
+import {
+  clientUserUpdate,
+  serverUserCreate,
+  serverUserUpdate,
+  type UserUpdateInput,
+  userIdParams,
+  userListQuery,
+} from "./schemas.ts";
+import { createUser, updateUser } from "./service.ts";
+import { accessLevel, userView } from "./views.ts";
+
+const tags = ["Users"];
+const serverAccess = ["server", "admin"] as const;
+const anyAccess = ["client", "server", "admin"] as const;
+
+async function readUser(app: AppContext, auth: RequestAuth, userId: string) {
+  const user = await selectUser(app.database.db, auth.tenancy.id, userId);
+  if (!user) throw new KnownError("USER_NOT_FOUND");
+  return json(userView(user, auth.tenancy.config, accessLevel(auth.type)));
+}
+
+async function applyUpdate(app: AppContext, auth: RequestAuth, userId: string, body: UserUpdateInput) {
+  await app.database.db
+    .transaction()
+    .execute((trx) =>
+      updateUser(trx, tenancyContext(auth), userId, body, { clientCaller: auth.type === "client" }),
+    );
+  return readUser(app, auth, userId);
+}
+
+async function removeUser(app: AppContext, auth: RequestAuth, userId: string) {
+  const deleted = await app.database.db
+    .deleteFrom("users")
+    .where("tenancy_id", "=", auth.tenancy.id)
+    .where("id", "=", userId)
+    .executeTakeFirst();
+  if (Number(deleted.numDeletedRows) === 0) throw new KnownError("USER_NOT_FOUND");
+  return success();
+}
+
+function currentUser(auth: RequestAuth) {
+  if (!auth.user) throw new KnownError("CANNOT_GET_OWN_USER_WITHOUT_USER");
+  return auth.user;
+}
+
+export const userRoutes = [
+  defineRoute({
+    method: "GET",
+    path: "/users",
+    summary: "List users (cursor pagination, search, filters)",
+    tags,
+    access: serverAccess,
+    schemas: { query: userListQuery },
+    handler: async ({ auth, query, app }) => {
+      const page = await listUsers(app.database.db, auth.tenancy.id, auth.tenancy.config, query);
+      return json({
+        items: page.items.map((user) => userView(user, auth.tenancy.config, "server")),
+        is_paginated: true,
+        pagination: { next_cursor: page.nextCursor },
+      });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/users",
+    summary: "Create a user",
+    tags,
+    access: serverAccess,
+    successStatus: 201,
+    schemas: { body: serverUserCreate },
+    handler: async ({ auth, body, app }) => {
+      if ((body.password || body.password_hash) && !auth.tenancy.config.auth.password.allowSignIn) {
+        throw new StatusError(400, "Password authentication is not enabled for this project.");
+      }
+      const userId = await app.database.db
+        .transaction()
+        .execute((trx) => createUser(trx, tenancyContext(auth), body));
+      const user = await selectUser(app.database.db, auth.tenancy.id, userId);
+      return json(userView(user!, auth.tenancy.config, "server"), 201);
+    },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/users/me",
+    summary: "The signed-in user",
+    tags,
+    access: anyAccess,
+    schemas: {},
+    handler: async ({ auth }) =>
+      json(userView(currentUser(auth), auth.tenancy.config, accessLevel(auth.type))),
+  }),
+  defineRoute({
+    method: "PATCH",
+    path: "/users/me",
+    summary: "Update the signed-in user (clients may change only their own public fields)",
+    tags,
+    access: anyAccess,
+    schemas: { body: serverUserUpdate },
+    handler: async ({ auth, body, app, raw }) => {
+      const user = currentUser(auth);
+      if (auth.type === "client") {
+        const unknown = Object.keys(body ?? {}).filter((key) => !(key in clientUserUpdate.properties));
+        if (unknown.length > 0) {
+          throw new KnownError(
+            "SCHEMA_ERROR",
+            `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: ${unknown.join(", ")}`,
+          );
+        }
+      }
+      return applyUpdate(app, auth, user.id, body);
+    },
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/users/me",
+    summary: "Delete the signed-in user",
+    tags,
+    access: anyAccess,
+    schemas: {},
+    handler: async ({ auth, app }) => {
+      const user = currentUser(auth);
+      if (auth.type === "client" && !auth.tenancy.config.users.allowClientUserDeletion) {
+        throw new StatusError(400, "Client user deletion is not enabled for this project");
+      }
+      return removeUser(app, auth, user.id);
+    },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/users/:user_id",
+    summary: "Read a user",
+    tags,
+    access: serverAccess,
+    schemas: { params: userIdParams },
+    handler: async ({ auth, params, app }) => readUser(app, auth, params.user_id),
+  }),
+  defineRoute({
+    method: "PATCH",
+    path: "/users/:user_id",
+    summary: "Update a user",
+    tags,
+    access: serverAccess,
+    schemas: { params: userIdParams, body: serverUserUpdate },
+    handler: async ({ auth, params, body, app }) => applyUpdate(app, auth, params.user_id, body),
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/users/:user_id",
+    summary: "Delete a user with their sessions, memberships, keys and channels",
+    tags,
+    access: serverAccess,
+    schemas: { params: userIdParams },
+    handler: async ({ auth, params, app }) => removeUser(app, auth, params.user_id),
+  }),
+];

@@ -1,0 +1,382 @@
+import type { RenderedConfig } from "@latchkey/contracts";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import { assertPasswordRules, hashPassword, isSupportedPasswordHash } from "../auth/passwords.ts";
+import { revokeUserSessions } from "../auth/sessions.ts";
+import { addTeamMember, createTeamRow } from "../teams/service.ts";
+import type { Db } from "./records.ts";
+import type { UserCreateInput, UserUpdateInput } from "./schemas.ts";
+
+export interface TenancyContext {
+  tenancyId: string;
+  config: RenderedConfig;
+}
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+/** http(s) URLs are kept as they are; images may also be sent inline as base64 data URLs. */
+export function assertProfileImageUrl(url: string | null | undefined, clientOnlyDataUrls: boolean): void {
+  if (url === null || url === undefined) return;
+  const isDataUrl = /^data:image\/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+$/i.test(url);
+  const isHttp = /^https?:\/\/[^\s]+$/i.test(url);
+  if (!(isDataUrl || (isHttp && !clientOnlyDataUrls)))
+    throw new StatusError(400, "Invalid profile image URL");
+}
+
+const emptyToNull = (value: string | null | undefined) => (value === "" ? null : value);
+const jsonColumn = (value: unknown) => (value === undefined ? undefined : JSON.stringify(value ?? null));
+
+function totpBytes(base64: string | null | undefined): Buffer | null | undefined {
+  if (base64 === undefined || base64 === null) return base64;
+  const bytes = Buffer.from(base64, "base64");
+  if (bytes.length === 0) throw new StatusError(400, "totp_secret_base64 must be a non-empty base64 string");
+  return bytes;
+}
+
+/**
+ * Creates a user with its primary e-mail channel, credentials, OAuth accounts, default project
+ * permissions and (when configured) a personal team. Runs inside the caller's transaction.
+ */
+export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreateInput): Promise<string> {
+  if (input.password !== undefined && input.password !== null && input.password_hash !== undefined) {
+    throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
+  }
+  if ((input.primary_email_auth_enabled || input.primary_email_verified) && !input.primary_email) {
+    throw new StatusError(
+      400,
+      "primary_email_auth_enabled and primary_email_verified require a primary_email.",
+    );
+  }
+  assertRestrictionFields(input);
+  if (input.password) assertPasswordRules(input.password);
+  if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
+    throw new StatusError(
+      400,
+      "Invalid password hash: only bcrypt and argon2 hashes in Modular Crypt Format are supported.",
+    );
+  }
+  assertProfileImageUrl(input.profile_image_url, false);
+  const passwordHash = input.password ? await hashPassword(input.password) : input.password_hash;
+
+  const user = await trx
+    .insertInto("users")
+    .values({
+      tenancy_id: ctx.tenancyId,
+      display_name: emptyToNull(input.display_name) ?? null,
+      profile_image_url: input.profile_image_url ?? null,
+      client_metadata: jsonColumn(input.client_metadata),
+      client_read_only_metadata: jsonColumn(input.client_read_only_metadata),
+      server_metadata: jsonColumn(input.server_metadata),
+      is_anonymous: input.is_anonymous ?? false,
+      otp_auth_enabled: input.otp_auth_enabled ?? false,
+      passkey_auth_enabled: input.passkey_auth_enabled ?? false,
+      totp_secret: totpBytes(input.totp_secret_base64) ?? null,
+      restricted_by_admin: input.restricted_by_admin ?? false,
+      restricted_by_admin_reason: input.restricted_by_admin_reason ?? null,
+      restricted_by_admin_private_details: input.restricted_by_admin_private_details ?? null,
+      country_code: input.country_code ?? null,
+      risk_score_bot: input.risk_scores?.sign_up.bot ?? 0,
+      risk_score_free_trial_abuse: input.risk_scores?.sign_up.free_trial_abuse ?? 0,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  const userId = user.id;
+
+  if (input.primary_email) {
+    await insertChannel(trx, ctx.tenancyId, userId, {
+      value: normalizeEmail(input.primary_email),
+      isPrimary: true,
+      isVerified: input.primary_email_verified ?? false,
+      usedForAuth: input.primary_email_auth_enabled ?? false,
+    });
+  }
+  if (passwordHash) {
+    await trx
+      .insertInto("password_credentials")
+      .values({ tenancy_id: ctx.tenancyId, user_id: userId, password_hash: passwordHash })
+      .execute();
+  }
+  for (const account of input.oauth_providers ?? []) {
+    await trx
+      .insertInto("oauth_accounts")
+      .values({
+        tenancy_id: ctx.tenancyId,
+        user_id: userId,
+        provider_config_id: account.id,
+        provider_account_id: account.account_id,
+        email: account.email ?? null,
+      })
+      .execute();
+  }
+  const signUpPermissions = Object.keys(ctx.config.rbac.defaultPermissions.signUp);
+  if (signUpPermissions.length > 0) {
+    await trx
+      .insertInto("user_permissions")
+      .values(
+        signUpPermissions.map((permission_id) => ({
+          tenancy_id: ctx.tenancyId,
+          user_id: userId,
+          permission_id,
+        })),
+      )
+      .execute();
+  }
+  if (ctx.config.teams.createPersonalTeamOnSignUp && !input.is_anonymous) {
+    const name = input.display_name
+      ? `${input.display_name}'s Team`
+      : input.primary_email
+        ? `${normalizeEmail(input.primary_email)}'s Team`
+        : "Personal Team";
+    const teamId = await createTeamRow(trx, ctx.tenancyId, { display_name: name });
+    await addTeamMember(trx, ctx, teamId, userId, { creator: true, select: true });
+  }
+  return userId;
+}
+
+/** Applies an update to a user (server fields included; routes restrict what clients may send). */
+export async function updateUser(
+  trx: Db,
+  ctx: TenancyContext,
+  userId: string,
+  input: UserUpdateInput,
+  options: { clientCaller?: boolean } = {},
+): Promise<void> {
+  if (input.password !== undefined && input.password !== null && input.password_hash !== undefined) {
+    throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
+  }
+  assertProfileImageUrl(input.profile_image_url, options.clientCaller ?? false);
+  if (input.password) assertPasswordRules(input.password);
+  if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
+    throw new StatusError(
+      400,
+      "Invalid password hash: only bcrypt and argon2 hashes in Modular Crypt Format are supported.",
+    );
+  }
+
+  const current = await trx
+    .selectFrom("users")
+    .select(["restricted_by_admin"])
+    .where("tenancy_id", "=", ctx.tenancyId)
+    .where("id", "=", userId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!current) throw new KnownError("USER_NOT_FOUND");
+  assertRestrictionFields({
+    restricted_by_admin: input.restricted_by_admin ?? current.restricted_by_admin,
+    restricted_by_admin_reason: input.restricted_by_admin_reason,
+    restricted_by_admin_private_details: input.restricted_by_admin_private_details,
+  });
+
+  const columns = {
+    ...(input.display_name !== undefined ? { display_name: emptyToNull(input.display_name) } : {}),
+    ...(input.profile_image_url !== undefined ? { profile_image_url: input.profile_image_url } : {}),
+    ...(input.client_metadata !== undefined ? { client_metadata: jsonColumn(input.client_metadata) } : {}),
+    ...(input.client_read_only_metadata !== undefined
+      ? { client_read_only_metadata: jsonColumn(input.client_read_only_metadata) }
+      : {}),
+    ...(input.server_metadata !== undefined ? { server_metadata: jsonColumn(input.server_metadata) } : {}),
+    ...(input.otp_auth_enabled !== undefined ? { otp_auth_enabled: input.otp_auth_enabled } : {}),
+    ...(input.passkey_auth_enabled !== undefined ? { passkey_auth_enabled: input.passkey_auth_enabled } : {}),
+    ...(input.totp_secret_base64 !== undefined ? { totp_secret: totpBytes(input.totp_secret_base64) } : {}),
+    ...(input.is_anonymous === false ? { is_anonymous: false } : {}),
+    ...(input.restricted_by_admin !== undefined ? { restricted_by_admin: input.restricted_by_admin } : {}),
+    ...(input.restricted_by_admin === false
+      ? { restricted_by_admin_reason: null, restricted_by_admin_private_details: null }
+      : {}),
+    ...(input.restricted_by_admin_reason !== undefined
+      ? { restricted_by_admin_reason: input.restricted_by_admin_reason }
+      : {}),
+    ...(input.restricted_by_admin_private_details !== undefined
+      ? { restricted_by_admin_private_details: input.restricted_by_admin_private_details }
+      : {}),
+    ...(input.country_code !== undefined ? { country_code: input.country_code } : {}),
+    ...(input.risk_scores
+      ? {
+          risk_score_bot: input.risk_scores.sign_up.bot,
+          risk_score_free_trial_abuse: input.risk_scores.sign_up.free_trial_abuse,
+        }
+      : {}),
+  };
+  await trx
+    .updateTable("users")
+    .set({ ...columns, updated_at: new Date() })
+    .where("tenancy_id", "=", ctx.tenancyId)
+    .where("id", "=", userId)
+    .execute();
+
+  if (input.primary_email !== undefined)
+    await changePrimaryEmail(trx, ctx.tenancyId, userId, input.primary_email);
+  if (input.primary_email_verified !== undefined || input.primary_email_auth_enabled !== undefined) {
+    const updated = await trx
+      .updateTable("contact_channels")
+      .set({
+        ...(input.primary_email_verified !== undefined ? { is_verified: input.primary_email_verified } : {}),
+        ...(input.primary_email_auth_enabled !== undefined
+          ? { used_for_auth: input.primary_email_auth_enabled }
+          : {}),
+      })
+      .where("tenancy_id", "=", ctx.tenancyId)
+      .where("user_id", "=", userId)
+      .where("is_primary", "=", true)
+      .returning("value")
+      .executeTakeFirst()
+      .catch((error) => rethrowEmailConflict(error, "?"));
+    if (!updated && (input.primary_email_verified || input.primary_email_auth_enabled)) {
+      throw new StatusError(
+        400,
+        "primary_email_auth_enabled and primary_email_verified require a primary_email.",
+      );
+    }
+  }
+  if (input.selected_team_id !== undefined)
+    await selectTeam(trx, ctx.tenancyId, userId, input.selected_team_id);
+
+  if (input.password !== undefined || input.password_hash !== undefined) {
+    const hash = input.password ? await hashPassword(input.password) : (input.password_hash ?? null);
+    if (hash) {
+      await trx
+        .insertInto("password_credentials")
+        .values({ tenancy_id: ctx.tenancyId, user_id: userId, password_hash: hash })
+        .onConflict((oc) =>
+          oc.columns(["tenancy_id", "user_id"]).doUpdateSet({ password_hash: hash, updated_at: new Date() }),
+        )
+        .execute();
+    } else {
+      await trx
+        .deleteFrom("password_credentials")
+        .where("tenancy_id", "=", ctx.tenancyId)
+        .where("user_id", "=", userId)
+        .execute();
+    }
+    // A new password signs the user out everywhere.
+    await revokeUserSessions(trx, ctx.tenancyId, userId);
+  }
+}
+
+function assertRestrictionFields(input: {
+  restricted_by_admin?: boolean;
+  restricted_by_admin_reason?: string | null;
+  restricted_by_admin_private_details?: string | null;
+}): void {
+  if (
+    !input.restricted_by_admin &&
+    (input.restricted_by_admin_reason || input.restricted_by_admin_private_details)
+  ) {
+    throw new StatusError(
+      400,
+      "restricted_by_admin_reason and restricted_by_admin_private_details must be null unless restricted_by_admin is true.",
+    );
+  }
+}
+
+/**
+ * The old primary address stays as a non-primary channel; the new one becomes primary — keeping its
+ * verification if the user already had it, unverified otherwise. `null` only demotes.
+ */
+async function changePrimaryEmail(
+  trx: Db,
+  tenancyId: string,
+  userId: string,
+  email: string | null,
+): Promise<void> {
+  const previous = await trx
+    .updateTable("contact_channels")
+    .set({ is_primary: false })
+    .where("tenancy_id", "=", tenancyId)
+    .where("user_id", "=", userId)
+    .where("is_primary", "=", true)
+    .returning(["value", "used_for_auth"])
+    .executeTakeFirst();
+  if (email === null) return;
+  const value = normalizeEmail(email);
+  const existing = await trx
+    .updateTable("contact_channels")
+    .set({ is_primary: true })
+    .where("tenancy_id", "=", tenancyId)
+    .where("user_id", "=", userId)
+    .where("type", "=", "email")
+    .where("value", "=", value)
+    .returning("id")
+    .executeTakeFirst();
+  if (!existing) {
+    await insertChannel(trx, tenancyId, userId, {
+      value,
+      isPrimary: true,
+      isVerified: false,
+      usedForAuth: previous?.used_for_auth ?? false,
+    });
+  }
+}
+
+export async function insertChannel(
+  trx: Db,
+  tenancyId: string,
+  userId: string,
+  channel: { value: string; isPrimary: boolean; isVerified: boolean; usedForAuth: boolean },
+): Promise<string> {
+  if (channel.usedForAuth) {
+    const taken = await trx
+      .selectFrom("contact_channels")
+      .select("user_id")
+      .where("tenancy_id", "=", tenancyId)
+      .where("type", "=", "email")
+      .where("value", "=", channel.value)
+      .where("used_for_auth", "=", true)
+      .where("user_id", "<>", userId)
+      .executeTakeFirst();
+    if (taken) throw new KnownError("USER_EMAIL_ALREADY_EXISTS", channel.value, false);
+  }
+  const row = await trx
+    .insertInto("contact_channels")
+    .values({
+      tenancy_id: tenancyId,
+      user_id: userId,
+      type: "email",
+      value: channel.value,
+      is_primary: channel.isPrimary,
+      is_verified: channel.isVerified,
+      used_for_auth: channel.usedForAuth,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow()
+    .catch((error) => rethrowEmailConflict(error, channel.value));
+  return row.id;
+}
+
+/** Two concurrent sign-ups with one address: the unique index decides, the loser gets the contract's 409. */
+export function rethrowEmailConflict(error: unknown, email: string): never {
+  const pgError = error as { code?: string; constraint?: string };
+  if (pgError.code === "23505" && pgError.constraint === "contact_channels_auth_value") {
+    throw new KnownError("USER_EMAIL_ALREADY_EXISTS", email, false);
+  }
+  throw error;
+}
+
+async function selectTeam(trx: Db, tenancyId: string, userId: string, teamId: string | null): Promise<void> {
+  if (teamId !== null) {
+    const member = await trx
+      .selectFrom("team_members")
+      .select("team_id")
+      .where("tenancy_id", "=", tenancyId)
+      .where("team_id", "=", teamId)
+      .where("user_id", "=", userId)
+      .executeTakeFirst();
+    if (!member) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
+  }
+  // Two statements: the unique "one selected team" index is checked row by row.
+  await trx
+    .updateTable("team_members")
+    .set({ is_selected: false })
+    .where("tenancy_id", "=", tenancyId)
+    .where("user_id", "=", userId)
+    .where("is_selected", "=", true)
+    .execute();
+  if (teamId !== null) {
+    await trx
+      .updateTable("team_members")
+      .set({ is_selected: true })
+      .where("tenancy_id", "=", tenancyId)
+      .where("user_id", "=", userId)
+      .where("team_id", "=", teamId)
+      .execute();
+  }
+}

@@ -1,0 +1,78 @@
+import { createHash } from "node:crypto";
+import { sql } from "kysely";
+import { KnownError } from "../../errors/index.ts";
+import { randomSecret } from "../projects/keys.ts";
+import type { Db } from "../users/records.ts";
+
+export type CodePurpose = "contact_channel_verification" | "password_reset" | "otp_sign_in" | "mfa_sign_in";
+
+export const DEFAULT_CODE_LIFETIME_MS = 7 * 24 * 3600 * 1000;
+const MAX_ATTEMPTS = 20;
+
+const digest = (code: string) => createHash("sha256").update(code.toLowerCase()).digest();
+
+/** Creates a single-use 45-character code; only its digest is stored. */
+export async function createCode(
+  db: Db,
+  input: { tenancyId: string; purpose: CodePurpose; data: Record<string, unknown>; lifetimeMs?: number },
+): Promise<string> {
+  const code = randomSecret();
+  await db
+    .insertInto("verification_codes")
+    .values({
+      tenancy_id: input.tenancyId,
+      purpose: input.purpose,
+      code_hash: digest(code),
+      data: JSON.stringify(input.data),
+      expires_at: new Date(Date.now() + (input.lifetimeMs ?? DEFAULT_CODE_LIFETIME_MS)),
+    })
+    .execute();
+  return code;
+}
+
+/**
+ * Checks a code for one purpose and, when `consume`, marks it used in the same statement — two
+ * concurrent uses cannot both succeed. Errors follow the contract: unknown or other purpose → 404,
+ * expired, already used (409), too many attempts.
+ */
+export async function checkCode(
+  db: Db,
+  input: { tenancyId: string; purpose: CodePurpose; code: string; consume: boolean },
+): Promise<Record<string, unknown>> {
+  const { rows } = await sql<{
+    purpose: string;
+    data: Record<string, unknown>;
+    expires_at: Date;
+    used_at: Date | null;
+    attempt_count: number;
+    consumed: boolean;
+  }>`
+    WITH found AS (
+      SELECT tenancy_id, id, purpose, data, expires_at, used_at, attempt_count FROM verification_codes
+       WHERE tenancy_id = ${input.tenancyId} AND code_hash = ${digest(input.code)}
+       FOR UPDATE
+    ), consumed AS (
+      UPDATE verification_codes v SET used_at = now(), attempt_count = v.attempt_count + 1
+        FROM found f
+       WHERE v.tenancy_id = f.tenancy_id AND v.id = f.id AND ${input.consume}
+         AND f.purpose = ${input.purpose} AND f.used_at IS NULL AND f.expires_at > now()
+         AND f.attempt_count < ${MAX_ATTEMPTS}
+      RETURNING v.id
+    )
+    SELECT f.purpose, f.data, f.expires_at, f.used_at, f.attempt_count, EXISTS (SELECT 1 FROM consumed) AS consumed
+      FROM found f`.execute(db);
+  const row = rows[0];
+  if (!row || row.purpose !== input.purpose) throw new KnownError("VERIFICATION_CODE_NOT_FOUND");
+  if (row.used_at) throw new KnownError("VERIFICATION_CODE_ALREADY_USED");
+  if (new Date(row.expires_at).getTime() <= Date.now()) throw new KnownError("VERIFICATION_CODE_EXPIRED");
+  if (row.attempt_count >= MAX_ATTEMPTS) throw new KnownError("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
+  if (input.consume && !row.consumed) throw new KnownError("VERIFICATION_CODE_ALREADY_USED");
+  return row.data;
+}
+
+/** Adds the code to a callback URL, as the e-mailed link carries it. */
+export function linkWithCode(callbackUrl: string, code: string): string {
+  const url = new URL(callbackUrl);
+  url.searchParams.set("code", code);
+  return url.toString();
+}
