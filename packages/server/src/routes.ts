@@ -1,11 +1,15 @@
+import { apiKeyRoutes } from "./features/api-keys/routes.ts";
 import { apiRootRoutes } from "./features/api-root/routes.ts";
 import { passwordRoutes } from "./features/auth/password-routes.ts";
 import { sessionRoutes } from "./features/auth/session-routes.ts";
 import { tokenRoutes } from "./features/auth/token-routes.ts";
 import { configRoutes } from "./features/config/index.ts";
+import { contactChannelRoutes } from "./features/contact-channels/routes.ts";
 import { migrationTestFolders, migrationTestRoutes } from "./features/migration-tests/routes.ts";
 import { projectKeyRoutes } from "./features/project-keys/index.ts";
 import { projectRoutes } from "./features/projects/index.ts";
+import { permissionRoutes } from "./features/teams/permission-routes.ts";
+import { teamRoutes } from "./features/teams/routes.ts";
 import { userRoutes } from "./features/users/routes.ts";
 import type { HttpRoutes } from "./http/server.ts";
 
@@ -17,6 +21,10 @@ export const httpRoutes: HttpRoutes = {
     ...projectKeyRoutes,
     ...configRoutes,
     ...userRoutes,
+    ...contactChannelRoutes,
+    ...teamRoutes,
+    ...permissionRoutes,
+    ...apiKeyRoutes,
     ...passwordRoutes,
     ...sessionRoutes,
     ...tokenRoutes,

@@ -1,7 +1,16 @@
-import { StatusError } from "../../errors/index.ts";
+import type { AppContext } from "../../app-context.ts";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { changeOverride, patchWith } from "../config/index.ts";
-import { adminProjectView, clientProjectView, projectUpdateBody } from "./schemas.ts";
+import { insertProject } from "./queries.ts";
+import {
+  adminProjectView,
+  clientProjectView,
+  type ProjectUpdate,
+  projectCreateBody,
+  projectUpdateBody,
+} from "./schemas.ts";
 import {
   legacyConfigToOverride,
   adminProjectView as renderAdminView,
@@ -10,7 +19,92 @@ import {
 
 const tags = ["Projects"];
 
+async function applyProjectUpdate(app: AppContext, projectId: string, branchId: string, body: ProjectUpdate) {
+  const { config, description, ...fields } = body;
+  const columns = {
+    ...fields,
+    ...(description !== undefined ? { description: description ?? "" } : {}),
+  };
+  if (Object.keys(columns).length > 0) {
+    await app.database.db
+      .updateTable("projects")
+      .set({ ...columns, updated_at: new Date() })
+      .where("id", "=", projectId)
+      .execute();
+  }
+  if (config) {
+    await changeOverride(
+      app.database,
+      "environment",
+      { projectId, branchId },
+      patchWith(legacyConfigToOverride(config)),
+    );
+  }
+  app.projects.invalidate(projectId);
+}
+
+async function freshAdminView(app: AppContext, projectId: string, branchId: string) {
+  const fresh = await app.projects.get(projectId);
+  const tenancy = fresh?.branches.get(branchId);
+  if (!fresh || !tenancy) throw new StatusError(404, "The project was deleted while it was being updated.");
+  return renderAdminView(fresh, tenancy.config);
+}
+
+/** The dashboard's project list: internal-project users manage the projects their teams own. */
+function internalUser(auth: RequestAuth) {
+  if (auth.project.id !== "internal") throw new KnownError("EXPECTED_INTERNAL_PROJECT");
+  if (!auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
+  return auth.user;
+}
+
 export const projectRoutes = [
+  defineRoute({
+    method: "GET",
+    path: "/internal/projects",
+    summary: "Projects the signed-in dashboard user manages",
+    tags,
+    hidden: true,
+    access: ["client", "server", "admin"],
+    schemas: {},
+    handler: async ({ auth, app }) => {
+      const user = internalUser(auth);
+      const rows = await app.database.db
+        .selectFrom("projects as p")
+        .innerJoin("team_members as m", (join) => join.onRef("m.team_id", "=", "p.owner_team_id"))
+        .select("p.id")
+        .where("m.tenancy_id", "=", auth.tenancy.id)
+        .where("m.user_id", "=", user.id)
+        .orderBy("p.created_at")
+        .execute();
+      const items = await Promise.all(rows.map((row) => freshAdminView(app, row.id, "main")));
+      return json({ items, is_paginated: false });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/internal/projects",
+    summary: "Create a project owned by one of the user's dashboard teams",
+    tags,
+    hidden: true,
+    access: ["client", "server", "admin"],
+    successStatus: 201,
+    schemas: { body: projectCreateBody, response: adminProjectView },
+    handler: async ({ auth, body, app }) => {
+      const user = internalUser(auth);
+      const { owner_team_id: ownerTeamId, display_name: displayName, ...update } = body;
+      const member = await app.database.db
+        .selectFrom("team_members")
+        .select("team_id")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("team_id", "=", ownerTeamId)
+        .where("user_id", "=", user.id)
+        .executeTakeFirst();
+      if (!member) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", ownerTeamId, user.id);
+      const projectId = await insertProject(app.database.db, { displayName, ownerTeamId });
+      await applyProjectUpdate(app, projectId, "main", update);
+      return json(await freshAdminView(app, projectId, "main"), 201);
+    },
+  }),
   defineRoute({
     method: "GET",
     path: "/projects/current",

@@ -95,6 +95,15 @@ export const projectUpdateBody = Type.Object(
   { additionalProperties: false },
 );
 
+export const projectCreateBody = Type.Object(
+  {
+    ...projectUpdateBody.properties,
+    display_name: Type.String({ minLength: 1 }),
+    owner_team_id: Type.String({ format: "uuid" }),
+  },
+  { additionalProperties: false },
+);
+
 export type ProjectUpdate = Static<typeof projectUpdateBody>;
 export type LegacyConfigUpdate = Static<typeof legacyConfigUpdate>;
 

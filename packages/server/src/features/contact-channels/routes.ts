@@ -1,0 +1,404 @@
+import Type from "typebox";
+import type { AppContext } from "../../app-context.ts";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
+import { resolveUserId } from "../../http/requirements.ts";
+import { defineRoute, json, success } from "../../http/route.ts";
+import { isTrustedUrl } from "../auth/trusted-urls.ts";
+import { selectUser } from "../users/records.ts";
+import { insertChannel, normalizeEmail, rethrowEmailConflict } from "../users/service.ts";
+import { checkCode } from "../verification-codes/codes.ts";
+import { sendContactVerification } from "./verification.ts";
+
+const anyAccess = ["client", "server", "admin"] as const;
+const tags = ["Contact channels"];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const channelParams = Type.Object(
+  { user_id: Type.String(), contact_channel_id: Type.String({ format: "uuid" }) },
+  { additionalProperties: false },
+);
+
+interface ChannelRow {
+  id: string;
+  user_id: string;
+  type: string;
+  value: string;
+  is_primary: boolean;
+  is_verified: boolean;
+  used_for_auth: boolean;
+}
+
+const view = (row: ChannelRow) => ({
+  id: row.id,
+  user_id: row.user_id,
+  type: row.type,
+  value: row.value,
+  is_primary: row.is_primary,
+  is_verified: row.is_verified,
+  used_for_auth: row.used_for_auth,
+});
+
+/** Clients act on their own user only; `me` works for everyone with a user. */
+function ownUser(auth: RequestAuth, userId: string, forbidden: () => Error): string {
+  const resolved = resolveUserId(auth, userId);
+  if (auth.type === "client" && resolved !== auth.user?.id) throw forbidden();
+  return resolved;
+}
+
+const channelColumns = [
+  "id",
+  "user_id",
+  "type",
+  "value",
+  "is_primary",
+  "is_verified",
+  "used_for_auth",
+] as const;
+
+async function findChannel(app: AppContext, auth: RequestAuth, userId: string, channelId: string) {
+  if (!UUID.test(userId)) return undefined;
+  return app.database.db
+    .selectFrom("contact_channels")
+    .select(channelColumns)
+    .where("tenancy_id", "=", auth.tenancy.id)
+    .where("user_id", "=", userId)
+    .where("id", "=", channelId)
+    .executeTakeFirst();
+}
+
+async function assertUserExists(app: AppContext, auth: RequestAuth, userId: string): Promise<void> {
+  if (!UUID.test(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId))) {
+    throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
+  }
+}
+
+/** A primary channel is demoted before another takes its place (one primary per user). */
+async function demotePrimary(
+  trx: AppContext["database"]["db"],
+  tenancyId: string,
+  userId: string,
+  except?: string,
+) {
+  let query = trx
+    .updateTable("contact_channels")
+    .set({ is_primary: false })
+    .where("tenancy_id", "=", tenancyId)
+    .where("user_id", "=", userId)
+    .where("is_primary", "=", true);
+  if (except) query = query.where("id", "<>", except);
+  await query.execute();
+}
+
+function rethrowChannelConflict(error: unknown, value: string): never {
+  const pgError = error as { code?: string; constraint?: string };
+  if (pgError.code === "23505" && pgError.constraint === "contact_channels_value_per_user") {
+    throw new StatusError(400, "Contact channel already exists");
+  }
+  if (pgError.code === "23505" && pgError.constraint === "contact_channels_auth_value") {
+    throw new KnownError("CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE", "email", value, false);
+  }
+  throw error;
+}
+
+export const contactChannelRoutes = [
+  defineRoute({
+    method: "GET",
+    path: "/contact-channels",
+    summary: "List a user's contact channels",
+    tags,
+    access: anyAccess,
+    schemas: { query: Type.Object({ user_id: Type.String() }, { additionalProperties: false }) },
+    handler: async ({ auth, query, app }) => {
+      const userId = ownUser(
+        auth,
+        query.user_id,
+        () => new StatusError(403, "Client can only list their own contact channels."),
+      );
+      const rows = UUID.test(userId)
+        ? await app.database.db
+            .selectFrom("contact_channels")
+            .select(channelColumns)
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("user_id", "=", userId)
+            .orderBy("created_at")
+            .orderBy("id")
+            .execute()
+        : [];
+      return json({ items: rows.map(view), is_paginated: false });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/contact-channels",
+    summary: "Add a contact channel to a user",
+    tags,
+    access: anyAccess,
+    successStatus: 201,
+    schemas: {
+      body: Type.Object(
+        {
+          user_id: Type.String(),
+          type: Type.Literal("email"),
+          value: Type.String({ format: "email" }),
+          used_for_auth: Type.Boolean(),
+          is_primary: Type.Optional(Type.Boolean()),
+          is_verified: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app, raw }) => {
+      if (auth.type === "client" && body.is_verified !== undefined) {
+        throw new KnownError(
+          "SCHEMA_ERROR",
+          `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: is_verified`,
+        );
+      }
+      const userId = ownUser(
+        auth,
+        body.user_id,
+        () => new StatusError(403, "Client can only manage their own contact channels."),
+      );
+      await assertUserExists(app, auth, userId);
+      const value = normalizeEmail(body.value);
+      const id = await app.database.db.transaction().execute(async (trx) => {
+        if (body.is_primary) await demotePrimary(trx, auth.tenancy.id, userId);
+        const existing = await trx
+          .selectFrom("contact_channels")
+          .select("id")
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", userId)
+          .where("value", "=", value)
+          .executeTakeFirst();
+        if (existing) throw new StatusError(400, "Contact channel already exists");
+        return insertChannel(trx, auth.tenancy.id, userId, {
+          value,
+          isPrimary: body.is_primary ?? false,
+          isVerified: body.is_verified ?? false,
+          usedForAuth: body.used_for_auth,
+        }).catch((error) => {
+          if (error instanceof KnownError && error.code === "USER_EMAIL_ALREADY_EXISTS") {
+            throw new KnownError(
+              "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE",
+              "email",
+              value,
+              false,
+            );
+          }
+          return rethrowChannelConflict(error, value);
+        });
+      });
+      const channel = await findChannel(app, auth, userId, id);
+      return json(view(channel!), 201);
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/contact-channels/verify",
+    summary: "Verify a contact channel with an e-mailed code",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        { code: Type.String({ minLength: 45, maxLength: 45 }) },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app }) => {
+      await app.database.db.transaction().execute(async (trx) => {
+        const data = await checkCode(trx, {
+          tenancyId: auth.tenancy.id,
+          purpose: "contact_channel_verification",
+          code: body.code,
+          consume: true,
+        });
+        await trx
+          .updateTable("contact_channels")
+          .set({ is_verified: true })
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", String(data.user_id))
+          .where("id", "=", String(data.channel_id))
+          .where("value", "=", String(data.value))
+          .execute();
+      });
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/contact-channels/verify/check-code",
+    summary: "Check a verification code without using it",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        { code: Type.String({ minLength: 45, maxLength: 45 }) },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app }) => {
+      await checkCode(app.database.db, {
+        tenancyId: auth.tenancy.id,
+        purpose: "contact_channel_verification",
+        code: body.code,
+        consume: false,
+      });
+      return json({ is_code_valid: true });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/contact-channels/send-verification-code",
+    summary: "E-mail a verification link for the primary e-mail (legacy)",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        { email: Type.String(), callback_url: Type.String() },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app, raw }) => {
+      if (!auth.user) {
+        throw new KnownError(
+          "SCHEMA_ERROR",
+          `Request validation failed on ${raw.method} ${raw.url}:\n  - auth.user must be defined`,
+        );
+      }
+      const primary = auth.user.channels.find((c) => c.is_primary)?.value ?? null;
+      if (normalizeEmail(body.email) !== primary)
+        throw new KnownError("EMAIL_IS_NOT_PRIMARY_EMAIL", body.email, primary);
+      if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
+        throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
+      await sendContactVerification(app, auth, auth.user.id, null, body.callback_url);
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/contact-channels/:user_id/:contact_channel_id",
+    summary: "Read a contact channel",
+    tags,
+    access: anyAccess,
+    schemas: { params: channelParams },
+    handler: async ({ auth, params, app }) => {
+      const userId = ownUser(
+        auth,
+        params.user_id,
+        () => new StatusError(403, "Client can only read their own contact channels."),
+      );
+      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
+      if (!channel) throw new StatusError(404, "Contact channel not found");
+      return json(view(channel));
+    },
+  }),
+  defineRoute({
+    method: "PATCH",
+    path: "/contact-channels/:user_id/:contact_channel_id",
+    summary: "Update a contact channel",
+    tags,
+    access: anyAccess,
+    schemas: {
+      params: channelParams,
+      body: Type.Object(
+        {
+          value: Type.Optional(Type.String({ format: "email" })),
+          type: Type.Optional(Type.Literal("email")),
+          used_for_auth: Type.Optional(Type.Boolean()),
+          is_primary: Type.Optional(Type.Boolean()),
+          is_verified: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, params, body, app, raw }) => {
+      if (auth.type === "client" && body.is_verified !== undefined) {
+        throw new KnownError(
+          "SCHEMA_ERROR",
+          `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: is_verified`,
+        );
+      }
+      const userId = ownUser(
+        auth,
+        params.user_id,
+        () => new StatusError(403, "Client can only manage their own contact channels."),
+      );
+      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
+      if (!channel) throw new StatusError(404, "Contact channel not found");
+      const value = body.value !== undefined ? normalizeEmail(body.value) : undefined;
+      await app.database.db.transaction().execute(async (trx) => {
+        if (body.is_primary) await demotePrimary(trx, auth.tenancy.id, userId, channel.id);
+        const valueChanged = value !== undefined && value !== channel.value;
+        await trx
+          .updateTable("contact_channels")
+          .set({
+            ...(value !== undefined ? { value } : {}),
+            ...(body.used_for_auth !== undefined ? { used_for_auth: body.used_for_auth } : {}),
+            ...(body.is_primary !== undefined ? { is_primary: body.is_primary } : {}),
+            // A new address is unverified unless the server says otherwise.
+            ...(body.is_verified !== undefined
+              ? { is_verified: body.is_verified }
+              : valueChanged
+                ? { is_verified: false }
+                : {}),
+          })
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", userId)
+          .where("id", "=", channel.id)
+          .execute()
+          .catch((error) => rethrowChannelConflict(error, value ?? channel.value))
+          .catch((error) => rethrowEmailConflict(error, value ?? channel.value));
+      });
+      return json(view((await findChannel(app, auth, userId, channel.id))!));
+    },
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/contact-channels/:user_id/:contact_channel_id",
+    summary: "Delete a contact channel",
+    tags,
+    access: anyAccess,
+    schemas: { params: channelParams },
+    handler: async ({ auth, params, app }) => {
+      const userId = ownUser(
+        auth,
+        params.user_id,
+        () => new StatusError(403, "Client can only manage their own contact channels."),
+      );
+      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
+      if (!channel) throw new StatusError(400, "Contact channel not found");
+      await app.database.db
+        .deleteFrom("contact_channels")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("user_id", "=", userId)
+        .where("id", "=", channel.id)
+        .execute();
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/contact-channels/:user_id/:contact_channel_id/send-verification-code",
+    summary: "E-mail a verification link for a contact channel",
+    tags,
+    access: anyAccess,
+    schemas: {
+      params: channelParams,
+      body: Type.Object({ callback_url: Type.String() }, { additionalProperties: false }),
+    },
+    handler: async ({ auth, params, body, app }) => {
+      const userId = ownUser(
+        auth,
+        params.user_id,
+        () => new StatusError(403, "Client can only manage their own contact channels."),
+      );
+      if (auth.type !== "client") await assertUserExists(app, auth, userId);
+      if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
+        throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
+      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
+      if (!channel) throw new StatusError(404, "Contact channel not found");
+      await sendContactVerification(app, auth, userId, channel.id, body.callback_url);
+      return success();
+    },
+  }),
+];

@@ -1,0 +1,250 @@
+import Type from "typebox";
+import type { AppContext } from "../../app-context.ts";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
+import { resolveUserId } from "../../http/requirements.ts";
+import { defineRoute, json, success } from "../../http/route.ts";
+import { expandPermissions, permissionExists } from "./permissions.ts";
+
+const tags = ["Permissions"];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const booleanString = Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")]));
+
+function clientSelf(auth: RequestAuth, userId: string | undefined): void {
+  if (auth.type === "client" && userId !== auth.user?.id) {
+    throw new StatusError(403, "Client can only read their own permissions.");
+  }
+}
+
+/** Direct grants, expanded through contained permissions when `recursive`. */
+function items<T extends { permission_id: string }>(
+  auth: RequestAuth,
+  rows: T[],
+  recursive: boolean,
+  permissionFilter: string | undefined,
+  key: (row: T) => string,
+  shape: (row: T, id: string) => object,
+) {
+  const grouped = new Map<string, { row: T; ids: string[] }>();
+  for (const row of rows) {
+    const entry = grouped.get(key(row)) ?? { row, ids: [] };
+    entry.ids.push(row.permission_id);
+    grouped.set(key(row), entry);
+  }
+  const out: object[] = [];
+  for (const { row, ids } of grouped.values()) {
+    const all = recursive ? expandPermissions(auth.tenancy.config, ids) : new Set(ids);
+    for (const id of [...all].sort())
+      if (!permissionFilter || id === permissionFilter) out.push(shape(row, id));
+  }
+  return out;
+}
+
+async function assertTeamMember(app: AppContext, auth: RequestAuth, teamId: string, userId: string) {
+  const member = UUID.test(userId)
+    ? await app.database.db
+        .selectFrom("team_members")
+        .select("user_id")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("team_id", "=", teamId)
+        .where("user_id", "=", userId)
+        .executeTakeFirst()
+    : undefined;
+  if (!member) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
+}
+
+export const permissionRoutes = [
+  defineRoute({
+    method: "GET",
+    path: "/team-permissions",
+    summary: "List team permissions of members",
+    tags,
+    access: ["client", "server", "admin"],
+    schemas: {
+      query: Type.Object(
+        {
+          team_id: Type.Optional(Type.String({ format: "uuid" })),
+          user_id: Type.Optional(Type.String()),
+          permission_id: Type.Optional(Type.String()),
+          recursive: booleanString,
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, query, app }) => {
+      const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
+      clientSelf(auth, userId);
+      if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+      let rows = app.database.db
+        .selectFrom("team_member_permissions")
+        .select(["team_id", "user_id", "permission_id"])
+        .where("tenancy_id", "=", auth.tenancy.id);
+      if (query.team_id) rows = rows.where("team_id", "=", query.team_id);
+      if (userId) rows = rows.where("user_id", "=", userId);
+      const list = items(
+        auth,
+        await rows.execute(),
+        query.recursive === "true",
+        query.permission_id,
+        (r) => `${r.team_id}:${r.user_id}`,
+        (r, id) => ({ id, team_id: r.team_id, user_id: r.user_id }),
+      );
+      return json({ items: list, is_paginated: false });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/team-permissions/:team_id/:user_id/:permission_id",
+    summary: "Grant a team permission to a member",
+    tags,
+    access: ["server", "admin"],
+    successStatus: 201,
+    schemas: {
+      params: Type.Object(
+        { team_id: Type.String({ format: "uuid" }), user_id: Type.String(), permission_id: Type.String() },
+        { additionalProperties: false },
+      ),
+      body: Type.Object({}, { additionalProperties: false }),
+    },
+    handler: async ({ auth, params, app }) => {
+      const userId = resolveUserId(auth, params.user_id);
+      if (!permissionExists(auth.tenancy.config, params.permission_id, "team")) {
+        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
+      }
+      await assertTeamMember(app, auth, params.team_id, userId);
+      await app.database.db
+        .insertInto("team_member_permissions")
+        .values({
+          tenancy_id: auth.tenancy.id,
+          team_id: params.team_id,
+          user_id: userId,
+          permission_id: params.permission_id,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      return json({ id: params.permission_id, team_id: params.team_id, user_id: userId }, 201);
+    },
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/team-permissions/:team_id/:user_id/:permission_id",
+    summary: "Revoke a team permission from a member",
+    tags,
+    access: ["server", "admin"],
+    schemas: {
+      params: Type.Object(
+        { team_id: Type.String({ format: "uuid" }), user_id: Type.String(), permission_id: Type.String() },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, params, app }) => {
+      const userId = resolveUserId(auth, params.user_id);
+      await assertTeamMember(app, auth, params.team_id, userId);
+      const deleted = await app.database.db
+        .deleteFrom("team_member_permissions")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("team_id", "=", params.team_id)
+        .where("user_id", "=", userId)
+        .where("permission_id", "=", params.permission_id)
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) === 0)
+        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/project-permissions",
+    summary: "List project permissions of users",
+    tags,
+    access: ["client", "server", "admin"],
+    schemas: {
+      query: Type.Object(
+        {
+          user_id: Type.Optional(Type.String()),
+          permission_id: Type.Optional(Type.String()),
+          recursive: booleanString,
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, query, app }) => {
+      const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
+      clientSelf(auth, userId);
+      if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+      let rows = app.database.db
+        .selectFrom("user_permissions")
+        .select(["user_id", "permission_id"])
+        .where("tenancy_id", "=", auth.tenancy.id);
+      if (userId) rows = rows.where("user_id", "=", userId);
+      const list = items(
+        auth,
+        await rows.execute(),
+        query.recursive === "true",
+        query.permission_id,
+        (r) => r.user_id,
+        (r, id) => ({ id, user_id: r.user_id }),
+      );
+      return json({ items: list, is_paginated: false });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/project-permissions/:user_id/:permission_id",
+    summary: "Grant a project permission to a user",
+    tags,
+    access: ["server", "admin"],
+    successStatus: 201,
+    schemas: {
+      params: Type.Object(
+        { user_id: Type.String(), permission_id: Type.String() },
+        { additionalProperties: false },
+      ),
+      body: Type.Object({}, { additionalProperties: false }),
+    },
+    handler: async ({ auth, params, app }) => {
+      const userId = resolveUserId(auth, params.user_id);
+      if (!permissionExists(auth.tenancy.config, params.permission_id, "project")) {
+        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
+      }
+      if (!UUID.test(userId)) throw new KnownError("USER_NOT_FOUND");
+      await app.database.db
+        .insertInto("user_permissions")
+        .values({ tenancy_id: auth.tenancy.id, user_id: userId, permission_id: params.permission_id })
+        .onConflict((oc) => oc.doNothing())
+        .execute()
+        .catch((error: { code?: string }) => {
+          if (error.code === "23503") throw new KnownError("USER_NOT_FOUND");
+          throw error;
+        });
+      return json({ id: params.permission_id, user_id: userId }, 201);
+    },
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/project-permissions/:user_id/:permission_id",
+    summary: "Revoke a project permission",
+    tags,
+    access: ["server", "admin"],
+    schemas: {
+      params: Type.Object(
+        { user_id: Type.String(), permission_id: Type.String() },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, params, app }) => {
+      const userId = resolveUserId(auth, params.user_id);
+      const deleted = UUID.test(userId)
+        ? await app.database.db
+            .deleteFrom("user_permissions")
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("user_id", "=", userId)
+            .where("permission_id", "=", params.permission_id)
+            .executeTakeFirst()
+        : { numDeletedRows: 0n };
+      if (Number(deleted.numDeletedRows) === 0)
+        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
+      return success();
+    },
+  }),
+];

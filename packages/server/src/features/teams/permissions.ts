@@ -1,0 +1,62 @@
+import type { RenderedConfig } from "@latchkey/contracts";
+import type { Db } from "../users/records.ts";
+
+/** A permission and everything it contains, following `containedPermissionIds` transitively. */
+export function expandPermissions(config: RenderedConfig, direct: Iterable<string>): Set<string> {
+  const all = new Set<string>();
+  const queue = [...direct];
+  while (queue.length > 0) {
+    const id = queue.pop()!;
+    if (all.has(id)) continue;
+    all.add(id);
+    queue.push(...Object.keys(config.rbac.permissions[id]?.containedPermissionIds ?? {}));
+  }
+  return all;
+}
+
+export async function directTeamPermissions(
+  db: Db,
+  tenancyId: string,
+  teamId: string,
+  userId: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom("team_member_permissions")
+    .select("permission_id")
+    .where("tenancy_id", "=", tenancyId)
+    .where("team_id", "=", teamId)
+    .where("user_id", "=", userId)
+    .execute();
+  return rows.map((row) => row.permission_id);
+}
+
+export async function hasTeamPermission(
+  db: Db,
+  tenancy: { id: string; config: RenderedConfig },
+  teamId: string,
+  userId: string,
+  permissionId: string,
+): Promise<boolean> {
+  const direct = await directTeamPermissions(db, tenancy.id, teamId, userId);
+  return expandPermissions(tenancy.config, direct).has(permissionId);
+}
+
+/** Permission ids a config defines, plus the built-in `$…` team permissions. */
+export function permissionExists(
+  config: RenderedConfig,
+  permissionId: string,
+  scope: "team" | "project",
+): boolean {
+  if (scope === "team" && permissionId.startsWith("$")) return systemTeamPermissions.has(permissionId);
+  const definition = config.rbac.permissions[permissionId];
+  return definition !== undefined && (definition.scope ?? "team") === scope;
+}
+
+export const systemTeamPermissions = new Set([
+  "$update_team",
+  "$delete_team",
+  "$read_members",
+  "$remove_members",
+  "$invite_members",
+  "$manage_api_keys",
+]);

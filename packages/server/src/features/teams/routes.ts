@@ -1,0 +1,441 @@
+import Type from "typebox";
+import type { AppContext } from "../../app-context.ts";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
+import { resolveUserId, tenancyContext } from "../../http/requirements.ts";
+import { defineRoute, json, success } from "../../http/route.ts";
+import type { TeamRecord } from "../users/records.ts";
+import { selectUser } from "../users/records.ts";
+import { assertProfileImageUrl } from "../users/service.ts";
+import { accessLevel, userView } from "../users/views.ts";
+import { hasTeamPermission } from "./permissions.ts";
+import { addTeamMember, createTeamRow } from "./service.ts";
+import { teamView } from "./views.ts";
+
+const anyAccess = ["client", "server", "admin"] as const;
+const tags = ["Teams"];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const teamParams = Type.Object({ team_id: Type.String({ format: "uuid" }) }, { additionalProperties: false });
+const memberParams = Type.Object(
+  { team_id: Type.String({ format: "uuid" }), user_id: Type.String() },
+  { additionalProperties: false },
+);
+const json_ = Type.Unknown();
+
+const teamColumns = [
+  "id",
+  "display_name",
+  "profile_image_url",
+  "client_metadata",
+  "client_read_only_metadata",
+  "server_metadata",
+  "created_at",
+] as const;
+
+async function findTeam(app: AppContext, auth: RequestAuth, teamId: string): Promise<TeamRecord> {
+  const team = await app.database.db
+    .selectFrom("teams")
+    .select(teamColumns)
+    .where("tenancy_id", "=", auth.tenancy.id)
+    .where("id", "=", teamId)
+    .executeTakeFirst();
+  if (!team) throw new KnownError("TEAM_NOT_FOUND", teamId);
+  return { ...team, created_at: team.created_at.toISOString() };
+}
+
+async function isMember(
+  app: AppContext,
+  auth: RequestAuth,
+  teamId: string,
+  userId: string,
+): Promise<boolean> {
+  const row = await app.database.db
+    .selectFrom("team_members")
+    .select("user_id")
+    .where("tenancy_id", "=", auth.tenancy.id)
+    .where("team_id", "=", teamId)
+    .where("user_id", "=", userId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+function clientUser(auth: RequestAuth) {
+  if (!auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
+  return auth.user;
+}
+
+/** Clients need the team permission; server and admin access may do anything. */
+async function requireTeamPermission(
+  app: AppContext,
+  auth: RequestAuth,
+  teamId: string,
+  permissionId: string,
+) {
+  if (auth.type !== "client") return;
+  const user = clientUser(auth);
+  if (!(await hasTeamPermission(app.database.db, auth.tenancy, teamId, user.id, permissionId))) {
+    throw new KnownError("TEAM_PERMISSION_REQUIRED", teamId, user.id, permissionId);
+  }
+}
+
+const jsonColumn = (value: unknown) => (value === undefined ? undefined : JSON.stringify(value ?? null));
+
+export const teamRoutes = [
+  defineRoute({
+    method: "GET",
+    path: "/teams",
+    summary: "List teams (a user's teams with user_id)",
+    tags,
+    access: anyAccess,
+    schemas: {
+      query: Type.Object(
+        { user_id: Type.Optional(Type.String()), add_current_user: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, query, app }) => {
+      const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
+      if (auth.type === "client" && (userId === undefined || userId !== auth.user?.id)) {
+        throw new StatusError(403, "Client can only list teams of their own user (user_id=me).");
+      }
+      if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+      let teams = app.database.db
+        .selectFrom("teams as t")
+        .select(teamColumns.map((c) => `t.${c}` as const))
+        .where("t.tenancy_id", "=", auth.tenancy.id)
+        .orderBy("t.created_at")
+        .orderBy("t.id");
+      if (userId !== undefined) {
+        teams = teams.where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom("team_members as m")
+              .select("m.user_id")
+              .whereRef("m.tenancy_id", "=", "t.tenancy_id")
+              .whereRef("m.team_id", "=", "t.id")
+              .where("m.user_id", "=", userId),
+          ),
+        );
+      }
+      const rows = await teams.execute();
+      return json({
+        items: rows.map((t) =>
+          teamView({ ...t, created_at: t.created_at.toISOString() }, accessLevel(auth.type)),
+        ),
+        is_paginated: false,
+      });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/teams",
+    summary: "Create a team (its creator becomes a member with the creator permissions)",
+    tags,
+    access: anyAccess,
+    successStatus: 201,
+    schemas: {
+      query: Type.Object({ add_current_user: Type.Optional(Type.String()) }, { additionalProperties: false }),
+      body: Type.Object(
+        {
+          display_name: Type.String(),
+          profile_image_url: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+          client_metadata: Type.Optional(json_),
+          client_read_only_metadata: Type.Optional(json_),
+          server_metadata: Type.Optional(json_),
+          creator_user_id: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, query, app, raw }) => {
+      let creatorId =
+        body.creator_user_id !== undefined ? resolveUserId(auth, body.creator_user_id) : undefined;
+      if (auth.type === "client") {
+        const serverOnly = (["client_read_only_metadata", "server_metadata"] as const).filter(
+          (k) => body[k] !== undefined,
+        );
+        if (serverOnly.length > 0) {
+          throw new KnownError(
+            "SCHEMA_ERROR",
+            `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: ${serverOnly.join(", ")}`,
+          );
+        }
+        const user = clientUser(auth);
+        if (!auth.tenancy.config.teams.allowClientTeamCreation) {
+          throw new StatusError(403, "Client team creation is disabled for this project");
+        }
+        creatorId ??= user.id;
+        if (creatorId !== user.id)
+          throw new StatusError(403, "You cannot create a team as a user that is not yourself");
+        assertProfileImageUrl(body.profile_image_url, true);
+      } else {
+        assertProfileImageUrl(body.profile_image_url, false);
+        if (query.add_current_user === "true" && auth.user) creatorId ??= auth.user.id;
+      }
+      if (
+        creatorId !== undefined &&
+        (!UUID.test(creatorId) || !(await selectUser(app.database.db, auth.tenancy.id, creatorId)))
+      ) {
+        throw new KnownError("USER_NOT_FOUND");
+      }
+      const teamId = await app.database.db.transaction().execute(async (trx) => {
+        const id = await createTeamRow(trx, auth.tenancy.id, body);
+        if (creatorId !== undefined)
+          await addTeamMember(trx, tenancyContext(auth), id, creatorId, { creator: true });
+        return id;
+      });
+      return json(teamView(await findTeam(app, auth, teamId), accessLevel(auth.type)), 201);
+    },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/teams/:team_id",
+    summary: "Read a team",
+    tags,
+    access: anyAccess,
+    schemas: { params: teamParams },
+    handler: async ({ auth, params, app }) => {
+      const team = await findTeam(app, auth, params.team_id);
+      if (auth.type === "client") {
+        const user = clientUser(auth);
+        if (!(await isMember(app, auth, team.id, user.id)))
+          throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", team.id, user.id);
+      }
+      return json(teamView(team, accessLevel(auth.type)));
+    },
+  }),
+  defineRoute({
+    method: "PATCH",
+    path: "/teams/:team_id",
+    summary: "Update a team (clients need $update_team)",
+    tags,
+    access: anyAccess,
+    schemas: {
+      params: teamParams,
+      body: Type.Object(
+        {
+          display_name: Type.Optional(Type.String()),
+          profile_image_url: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+          client_metadata: Type.Optional(json_),
+          client_read_only_metadata: Type.Optional(json_),
+          server_metadata: Type.Optional(json_),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, params, body, app }) => {
+      await findTeam(app, auth, params.team_id);
+      await requireTeamPermission(app, auth, params.team_id, "$update_team");
+      assertProfileImageUrl(body.profile_image_url, auth.type === "client");
+      const columns = {
+        ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
+        ...(body.profile_image_url !== undefined ? { profile_image_url: body.profile_image_url } : {}),
+        ...(body.client_metadata !== undefined ? { client_metadata: jsonColumn(body.client_metadata) } : {}),
+        ...(auth.type !== "client" && body.client_read_only_metadata !== undefined
+          ? { client_read_only_metadata: jsonColumn(body.client_read_only_metadata) }
+          : {}),
+        ...(auth.type !== "client" && body.server_metadata !== undefined
+          ? { server_metadata: jsonColumn(body.server_metadata) }
+          : {}),
+      };
+      if (Object.keys(columns).length > 0) {
+        await app.database.db
+          .updateTable("teams")
+          .set(columns)
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("id", "=", params.team_id)
+          .execute();
+      }
+      return json(teamView(await findTeam(app, auth, params.team_id), accessLevel(auth.type)));
+    },
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/teams/:team_id",
+    summary: "Delete a team (clients need $delete_team)",
+    tags,
+    access: anyAccess,
+    schemas: { params: teamParams },
+    handler: async ({ auth, params, app }) => {
+      await findTeam(app, auth, params.team_id);
+      await requireTeamPermission(app, auth, params.team_id, "$delete_team");
+      await app.database.db
+        .deleteFrom("teams")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("id", "=", params.team_id)
+        .execute();
+      return success();
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/team-memberships/:team_id/:user_id",
+    summary: "Add a user to a team",
+    tags,
+    access: ["server", "admin"],
+    successStatus: 201,
+    schemas: { params: memberParams, body: Type.Object({}, { additionalProperties: false }) },
+    handler: async ({ auth, params, app }) => {
+      const userId = resolveUserId(auth, params.user_id);
+      if (!UUID.test(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId)))
+        throw new KnownError("USER_NOT_FOUND");
+      await findTeam(app, auth, params.team_id);
+      await app.database.db
+        .transaction()
+        .execute((trx) => addTeamMember(trx, tenancyContext(auth), params.team_id, userId));
+      return json({ team_id: params.team_id, user_id: userId }, 201);
+    },
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/team-memberships/:team_id/:user_id",
+    summary: "Remove a user from a team (anyone may leave; removing others needs $remove_members)",
+    tags,
+    access: anyAccess,
+    schemas: { params: memberParams },
+    handler: async ({ auth, params, app }) => {
+      const userId = resolveUserId(auth, params.user_id);
+      if (auth.type === "client" && userId !== clientUser(auth).id) {
+        await requireTeamPermission(app, auth, params.team_id, "$remove_members");
+      }
+      const deleted = UUID.test(userId)
+        ? await app.database.db
+            .deleteFrom("team_members")
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("team_id", "=", params.team_id)
+            .where("user_id", "=", userId)
+            .executeTakeFirst()
+        : { numDeletedRows: 0n };
+      if (Number(deleted.numDeletedRows) === 0)
+        throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+      return success();
+    },
+  }),
+  ...memberProfileRoutes(),
+];
+
+function memberProfileRoutes() {
+  interface ProfileRow {
+    team_id: string;
+    user_id: string;
+    display_name: string | null;
+    profile_image_url: string | null;
+  }
+  const profileView = async (app: AppContext, auth: RequestAuth, row: ProfileRow) => {
+    const user = await selectUser(app.database.db, auth.tenancy.id, row.user_id);
+    const base = {
+      team_id: row.team_id,
+      user_id: row.user_id,
+      display_name: row.display_name ?? user?.display_name ?? null,
+      profile_image_url: row.profile_image_url ?? user?.profile_image_url ?? null,
+    };
+    return auth.type === "client" || !user
+      ? base
+      : { ...base, user: userView(user, auth.tenancy.config, "server") };
+  };
+  const profiles = (app: AppContext, auth: RequestAuth) =>
+    app.database.db
+      .selectFrom("team_members")
+      .select(["team_id", "user_id", "display_name", "profile_image_url"])
+      .where("tenancy_id", "=", auth.tenancy.id)
+      .orderBy("created_at");
+
+  /** Clients must belong to the team; reading others' profiles needs $read_members. */
+  const checkClientRead = async (app: AppContext, auth: RequestAuth, teamId: string, userId?: string) => {
+    if (auth.type !== "client") return;
+    const me = clientUser(auth);
+    if (!(await isMember(app, auth, teamId, me.id)))
+      throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, me.id);
+    if (userId !== me.id) await requireTeamPermission(app, auth, teamId, "$read_members");
+  };
+
+  return [
+    defineRoute({
+      method: "GET",
+      path: "/team-member-profiles",
+      summary: "List team member profiles",
+      tags,
+      access: anyAccess,
+      schemas: {
+        query: Type.Object(
+          { team_id: Type.Optional(Type.String({ format: "uuid" })), user_id: Type.Optional(Type.String()) },
+          { additionalProperties: false },
+        ),
+      },
+      handler: async ({ auth, query, app }) => {
+        const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
+        if (auth.type === "client") {
+          if (!query.team_id) throw new StatusError(400, "team_id is required for access type client");
+          await checkClientRead(app, auth, query.team_id, userId);
+        }
+        if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+        let rows = profiles(app, auth);
+        if (query.team_id) rows = rows.where("team_id", "=", query.team_id);
+        if (userId !== undefined) rows = rows.where("user_id", "=", userId);
+        const items = await Promise.all((await rows.execute()).map((row) => profileView(app, auth, row)));
+        return json({ items, is_paginated: false });
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/team-member-profiles/:team_id/:user_id",
+      summary: "Read one team member profile",
+      tags,
+      access: anyAccess,
+      schemas: { params: memberParams },
+      handler: async ({ auth, params, app }) => {
+        const userId = resolveUserId(auth, params.user_id);
+        await checkClientRead(app, auth, params.team_id, userId);
+        const row = UUID.test(userId)
+          ? await profiles(app, auth)
+              .where("team_id", "=", params.team_id)
+              .where("user_id", "=", userId)
+              .executeTakeFirst()
+          : undefined;
+        if (!row) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+        return json(await profileView(app, auth, row));
+      },
+    }),
+    defineRoute({
+      method: "PATCH",
+      path: "/team-member-profiles/:team_id/:user_id",
+      summary: "Update a team member profile (clients only their own)",
+      tags,
+      access: anyAccess,
+      schemas: {
+        params: memberParams,
+        body: Type.Object(
+          {
+            display_name: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+            profile_image_url: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      handler: async ({ auth, params, body, app }) => {
+        const userId = resolveUserId(auth, params.user_id);
+        if (auth.type === "client" && userId !== clientUser(auth).id) {
+          throw new StatusError(403, "Client can only update their own team member profile.");
+        }
+        assertProfileImageUrl(body.profile_image_url, auth.type === "client");
+        const changes = {
+          ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
+          ...(body.profile_image_url !== undefined ? { profile_image_url: body.profile_image_url } : {}),
+        };
+        const updated = UUID.test(userId)
+          ? await app.database.db
+              .updateTable("team_members")
+              // An empty update still has to find the row: set the team id to itself.
+              .set(Object.keys(changes).length > 0 ? changes : { team_id: params.team_id })
+              .where("tenancy_id", "=", auth.tenancy.id)
+              .where("team_id", "=", params.team_id)
+              .where("user_id", "=", userId)
+              .returning(["team_id", "user_id", "display_name", "profile_image_url"])
+              .executeTakeFirst()
+          : undefined;
+        if (!updated) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+        return json(await profileView(app, auth, updated));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,395 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Mailbox } from "../../../test/mailbox.ts";
+import {
+  api,
+  createTestProject,
+  keyHeaders,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+} from "../../../test/server.ts";
+
+let test: TestServer;
+let mailbox: Mailbox;
+let project: TestProject;
+let other: TestProject;
+
+beforeAll(async () => {
+  mailbox = await Mailbox.start();
+  test = await startTestServer({ smtpUrl: mailbox.url });
+  project = await createTestProject(test, "Users project");
+  other = await createTestProject(test, "Other project");
+});
+afterAll(async () => {
+  await test?.close();
+  await mailbox?.close();
+});
+
+const client = (token?: string, p = project) => ({
+  "x-stack-project-id": p.projectId,
+  "x-stack-access-type": "client",
+  ...(token ? { "x-stack-access-token": token } : {}),
+});
+const server = (p = project) => keyHeaders(p.projectId, "server", p.keys);
+const admin = (p = project) => keyHeaders(p.projectId, "admin", p.keys);
+let n = 0;
+const freshEmail = () => `u${++n}-${Date.now()}@example.com`;
+
+async function signUp(email = freshEmail(), password = "correct horse battery") {
+  const res = await api(test.url, "/api/v1/auth/password/sign-up", {
+    method: "POST",
+    headers: client(),
+    body: { email, password },
+  });
+  expect(res.status).toBe(200);
+  return {
+    email,
+    password,
+    ...(res.body as { access_token: string; refresh_token: string; user_id: string }),
+  };
+}
+
+async function setConfig(override: Record<string, unknown>, p = project) {
+  const res = await api(test.url, "/api/v1/internal/config/override/environment", {
+    method: "PATCH",
+    headers: admin(p),
+    body: { config_override_string: JSON.stringify(override) },
+  });
+  expect(res.status).toBe(200);
+}
+
+describe("password changes and resets (scenario 14)", () => {
+  it("updates the password, keeping only the current session", async () => {
+    const session = await signUp();
+    const second = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email: session.email, password: session.password },
+    });
+    const update = await api(test.url, "/api/v1/auth/password/update", {
+      method: "POST",
+      headers: { ...client(session.access_token), "x-stack-refresh-token": session.refresh_token },
+      body: { old_password: session.password, new_password: "a brand new password" },
+    });
+    expect(update.body).toEqual({ success: true });
+    const refresh = (token: string) =>
+      api(test.url, "/api/v1/auth/sessions/current/refresh", {
+        method: "POST",
+        headers: { ...client(), "x-stack-refresh-token": token },
+      });
+    expect((await refresh(session.refresh_token)).status).toBe(200);
+    expect((await refresh(second.body.refresh_token)).body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+
+    const wrongOld = await api(test.url, "/api/v1/auth/password/update", {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { old_password: "not it at all", new_password: "another new password" },
+    });
+    expect(wrongOld.body.code).toBe("PASSWORD_CONFIRMATION_MISMATCH");
+    const missing = await api(test.url, "/api/v1/auth/password/update", {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { new_password: "another new password" },
+    });
+    expect(missing.body.code).toBe("SCHEMA_ERROR");
+    const signedOut = await api(test.url, "/api/v1/auth/password/update", {
+      method: "POST",
+      headers: client(),
+      body: { old_password: "x", new_password: "another new password" },
+    });
+    expect(signedOut.body.code).toBe("SCHEMA_ERROR");
+    expect(signedOut.body.error).toContain("auth.user must be defined");
+  });
+
+  it("refuses password update for users without a password", async () => {
+    const created = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { otp_auth_enabled: true },
+    });
+    const session = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: created.body.id },
+    });
+    const res = await api(test.url, "/api/v1/auth/password/update", {
+      method: "POST",
+      headers: client(session.body.access_token),
+      body: { old_password: "whatever1", new_password: "whatever2" },
+    });
+    expect(res.body.code).toBe("USER_DOES_NOT_HAVE_PASSWORD");
+  });
+
+  it("resets a forgotten password with the e-mailed code", async () => {
+    const session = await signUp();
+    const send = await api(test.url, "/api/v1/auth/password/send-reset-code", {
+      method: "POST",
+      headers: client(),
+      body: { email: session.email, callback_url: "http://localhost:3000/reset" },
+    });
+    expect(send.body).toEqual({ success: "maybe, only if user with e-mail exists" });
+    const unknown = await api(test.url, "/api/v1/auth/password/send-reset-code", {
+      method: "POST",
+      headers: client(),
+      body: { email: freshEmail(), callback_url: "http://localhost:3000/reset" },
+    });
+    expect(unknown.body).toEqual(send.body);
+    const code = Mailbox.codeOf(await mailbox.waitFor(session.email, /Reset your password/));
+    const check = await api(test.url, "/api/v1/auth/password/reset/check-code", {
+      method: "POST",
+      headers: client(),
+      body: { code },
+    });
+    expect(check.body).toEqual({ is_code_valid: true });
+    const reset = await api(test.url, "/api/v1/auth/password/reset", {
+      method: "POST",
+      headers: client(),
+      body: { code, password: "the reset password" },
+    });
+    expect(reset.body).toEqual({ success: true });
+    const signIn = (password: string) =>
+      api(test.url, "/api/v1/auth/password/sign-in", {
+        method: "POST",
+        headers: client(),
+        body: { email: session.email, password },
+      });
+    expect((await signIn(session.password)).body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+    expect((await signIn("the reset password")).status).toBe(200);
+    const again = await api(test.url, "/api/v1/auth/password/reset", {
+      method: "POST",
+      headers: client(),
+      body: { code, password: "yet another password" },
+    });
+    expect(again.body.code).toBe("VERIFICATION_CODE_ALREADY_USED");
+  });
+});
+
+describe("user access control (scenarios 15–17)", () => {
+  it("keeps server endpoints from clients and server fields from client updates", async () => {
+    const session = await signUp();
+    for (const [method, path] of [
+      ["GET", "/api/v1/users"],
+      ["GET", `/api/v1/users/${session.user_id}`],
+      ["POST", "/api/v1/users"],
+    ] as const) {
+      const res = await api(test.url, path, {
+        method,
+        headers: client(session.access_token),
+        body: method === "POST" ? {} : undefined,
+      });
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe("INSUFFICIENT_ACCESS_TYPE");
+    }
+    const serverField = await api(test.url, "/api/v1/users/me", {
+      method: "PATCH",
+      headers: client(session.access_token),
+      body: { server_metadata: { a: 1 } },
+    });
+    expect(serverField.body.code).toBe("SCHEMA_ERROR");
+    expect(serverField.body.error).toContain("body contains unknown properties: server_metadata");
+    const httpImage = await api(test.url, "/api/v1/users/me", {
+      method: "PATCH",
+      headers: client(session.access_token),
+      body: { profile_image_url: "https://example.com/me.png" },
+    });
+    expect(httpImage.status).toBe(400);
+    expect(httpImage.text).toBe("Invalid profile image URL");
+    const emptyName = await api(test.url, "/api/v1/users/me", {
+      method: "PATCH",
+      headers: client(session.access_token),
+      body: { display_name: "", client_metadata: { theme: "dark" } },
+    });
+    expect(emptyName.status).toBe(200);
+    expect(emptyName.body).toMatchObject({ display_name: null, client_metadata: { theme: "dark" } });
+  });
+
+  it("lets clients delete themselves only when the project allows it (scenario 16)", async () => {
+    const session = await signUp();
+    const refused = await api(test.url, "/api/v1/users/me", {
+      method: "DELETE",
+      headers: client(session.access_token),
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.text).toBe("Client user deletion is not enabled for this project");
+    await setConfig({ "users.allowClientUserDeletion": true });
+    try {
+      const ok = await api(test.url, "/api/v1/users/me", {
+        method: "DELETE",
+        headers: client(session.access_token),
+      });
+      expect(ok.body).toEqual({ success: true });
+      expect((await api(test.url, `/api/v1/users/${session.user_id}`, { headers: server() })).body.code).toBe(
+        "USER_NOT_FOUND",
+      );
+    } finally {
+      await setConfig({ "users.allowClientUserDeletion": false });
+    }
+  });
+
+  it("creates users on the server with defaults and rules (scenario 17)", async () => {
+    const empty = await api(test.url, "/api/v1/users", { method: "POST", headers: server(), body: {} });
+    expect(empty.status).toBe(201);
+    expect(empty.body).toMatchObject({
+      primary_email: null,
+      primary_email_verified: false,
+      selected_team: null,
+      selected_team_id: null,
+      is_anonymous: false,
+      is_restricted: false,
+      restricted_reason: null,
+      has_password: false,
+      oauth_providers: [],
+      risk_scores: { sign_up: { bot: 0, free_trial_abuse: 0 } },
+      server_metadata: null,
+    });
+    const email = freshEmail();
+    const withPassword = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: {
+        primary_email: email,
+        primary_email_auth_enabled: true,
+        password: "server set password",
+        display_name: "Server User",
+      },
+    });
+    expect(withPassword.status).toBe(201);
+    const signIn = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email, password: "server set password" },
+    });
+    expect(signIn.status).toBe(200);
+    const both = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { password: "server set password", password_hash: "$2b$04$abcdefghijklmnopqrstuu" },
+    });
+    expect(both.status).toBe(400);
+    const duplicate = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { primary_email: email, primary_email_auth_enabled: true },
+    });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.code).toBe("USER_EMAIL_ALREADY_EXISTS");
+
+    const newPassword = await api(test.url, `/api/v1/users/${withPassword.body.id}`, {
+      method: "PATCH",
+      headers: server(),
+      body: { password: "changed by the server" },
+    });
+    expect(newPassword.status).toBe(200);
+    const refresh = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: { ...client(), "x-stack-refresh-token": signIn.body.refresh_token },
+    });
+    expect(refresh.body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+  });
+
+  it("changes the primary e-mail, keeping the old one as a secondary channel", async () => {
+    const session = await signUp();
+    const next = freshEmail();
+    const res = await api(test.url, `/api/v1/users/${session.user_id}`, {
+      method: "PATCH",
+      headers: server(),
+      body: { primary_email: next },
+    });
+    expect(res.body).toMatchObject({ primary_email: next, primary_email_verified: false });
+    const channels = await api(test.url, `/api/v1/contact-channels?user_id=${session.user_id}`, {
+      headers: server(),
+    });
+    expect(
+      channels.body.items.map((c: { value: string; is_primary: boolean }) => [c.value, c.is_primary]),
+    ).toEqual([
+      [session.email, false],
+      [next, true],
+    ]);
+  });
+});
+
+describe("listing users (scenario 18)", () => {
+  it("pages with a cursor, both directions, and filters", async () => {
+    const listed = await createTestProject(test, "List project");
+    const headers = server(listed);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await api(test.url, "/api/v1/users", {
+        method: "POST",
+        headers,
+        body: { display_name: `Lister ${i}`, primary_email: `lister${i}@list.example` },
+      });
+      ids.push(res.body.id);
+    }
+    await api(test.url, "/api/v1/users", { method: "POST", headers, body: { is_anonymous: true } });
+
+    const all = await api(test.url, "/api/v1/users", { headers });
+    expect(all.body.is_paginated).toBe(true);
+    expect(all.body.items.map((u: { id: string }) => u.id)).toEqual(ids);
+    const first = await api(test.url, "/api/v1/users?limit=2", { headers });
+    expect(first.body.items).toHaveLength(2);
+    expect(first.body.pagination.next_cursor).toBe(ids[2]);
+    const rest = await api(test.url, `/api/v1/users?limit=3&cursor=${first.body.pagination.next_cursor}`, {
+      headers,
+    });
+    expect([...first.body.items, ...rest.body.items].map((u: { id: string }) => u.id)).toEqual(ids);
+    expect(rest.body.pagination.next_cursor).toBeNull();
+    const desc = await api(test.url, "/api/v1/users?desc=true&limit=2", { headers });
+    expect(desc.body.items.map((u: { id: string }) => u.id)).toEqual([ids[4], ids[3]]);
+
+    const search = await api(test.url, "/api/v1/users?query=LISTER3", { headers });
+    expect(search.body.items.map((u: { id: string }) => u.id)).toEqual([ids[3]]);
+    const byEmail = await api(test.url, "/api/v1/users?query=lister1%40list", { headers });
+    expect(byEmail.body.items.map((u: { id: string }) => u.id)).toEqual([ids[1]]);
+    const byId = await api(test.url, `/api/v1/users?query=${ids[2]}`, { headers });
+    expect(byId.body.items.map((u: { id: string }) => u.id)).toEqual([ids[2]]);
+
+    expect(
+      (await api(test.url, "/api/v1/users?include_anonymous=true", { headers })).body.items,
+    ).toHaveLength(6);
+    expect(
+      (await api(test.url, "/api/v1/users?include_anonymous=true&only_anonymous=true", { headers })).body
+        .items,
+    ).toHaveLength(1);
+    const badOnly = await api(test.url, "/api/v1/users?only_anonymous=true", { headers });
+    expect(badOnly.status).toBe(400);
+    expect(badOnly.headers.get("content-type")).toContain("text/plain");
+    const unknown = await api(test.url, "/api/v1/users?extra=1", { headers });
+    expect(unknown.body.code).toBe("SCHEMA_ERROR");
+  });
+});
+
+describe("tenant isolation of users", () => {
+  it("never shows or changes project B's users through project A's keys", async () => {
+    const b = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(other),
+      body: { display_name: "Only in B" },
+    });
+    expect((await api(test.url, `/api/v1/users/${b.body.id}`, { headers: server() })).body.code).toBe(
+      "USER_NOT_FOUND",
+    );
+    expect(
+      (
+        await api(test.url, `/api/v1/users/${b.body.id}`, {
+          method: "PATCH",
+          headers: server(),
+          body: { display_name: "x" },
+        })
+      ).body.code,
+    ).toBe("USER_NOT_FOUND");
+    expect(
+      (await api(test.url, `/api/v1/users/${b.body.id}`, { method: "DELETE", headers: server() })).body.code,
+    ).toBe("USER_NOT_FOUND");
+    const listA = await api(test.url, `/api/v1/users?query=${b.body.id}`, { headers: server() });
+    expect(listA.body.items).toEqual([]);
+    const stillThere = await api(test.url, `/api/v1/users/${b.body.id}`, { headers: server(other) });
+    expect(stillThere.body.display_name).toBe("Only in B");
+    const sessionInB = await api(test.url, "/api/v1/auth/sessions", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: b.body.id },
+    });
+    expect(sessionInB.body.code).toBe("USER_ID_DOES_NOT_EXIST");
+  });
+});
