@@ -1,0 +1,453 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Mailbox } from "../../../test/mailbox.ts";
+import {
+  api,
+  createTestProject,
+  keyHeaders,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+} from "../../../test/server.ts";
+
+let test: TestServer;
+let mailbox: Mailbox;
+let project: TestProject;
+let other: TestProject;
+
+beforeAll(async () => {
+  mailbox = await Mailbox.start();
+  test = await startTestServer({ smtpUrl: mailbox.url });
+  project = await createTestProject(test, "Teams project");
+  other = await createTestProject(test, "Other project");
+});
+afterAll(async () => {
+  await test?.close();
+  await mailbox?.close();
+});
+
+const client = (token?: string, p = project) => ({
+  "x-stack-project-id": p.projectId,
+  "x-stack-access-type": "client",
+  ...(token ? { "x-stack-access-token": token } : {}),
+});
+const server = (p = project) => keyHeaders(p.projectId, "server", p.keys);
+const admin = (p = project) => keyHeaders(p.projectId, "admin", p.keys);
+let n = 0;
+const freshEmail = () => `t${++n}-${Date.now()}@example.com`;
+
+async function signUp(p = project) {
+  const email = freshEmail();
+  const res = await api(test.url, "/api/v1/auth/password/sign-up", {
+    method: "POST",
+    headers: client(undefined, p),
+    body: { email, password: "correct horse battery" },
+  });
+  expect(res.status).toBe(200);
+  return { email, ...(res.body as { access_token: string; refresh_token: string; user_id: string }) };
+}
+
+async function setConfig(override: Record<string, unknown>, p = project) {
+  const res = await api(test.url, "/api/v1/internal/config/override/environment", {
+    method: "PATCH",
+    headers: admin(p),
+    body: { config_override_string: JSON.stringify(override) },
+  });
+  expect(res.status).toBe(200);
+}
+
+describe("contact channels and verification (scenarios 20, 21)", () => {
+  it("adds, lists and deletes channels with the client rules", async () => {
+    const session = await signUp();
+    const value = freshEmail();
+    const add = () =>
+      api(test.url, "/api/v1/contact-channels", {
+        method: "POST",
+        headers: client(session.access_token),
+        body: { user_id: "me", type: "email", value, used_for_auth: true },
+      });
+    const created = await add();
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      value,
+      is_primary: false,
+      is_verified: false,
+      used_for_auth: true,
+      user_id: session.user_id,
+    });
+    const again = await add();
+    expect(again.status).toBe(400);
+    expect(again.text).toBe("Contact channel already exists");
+    const verifiedByServer = await api(test.url, "/api/v1/contact-channels", {
+      method: "POST",
+      headers: server(),
+      body: {
+        user_id: session.user_id,
+        type: "email",
+        value: freshEmail(),
+        used_for_auth: false,
+        is_verified: true,
+      },
+    });
+    expect(verifiedByServer.body.is_verified).toBe(true);
+    const list = await api(test.url, "/api/v1/contact-channels?user_id=me", {
+      headers: client(session.access_token),
+    });
+    expect(list.body.items).toHaveLength(3);
+    const stranger = await signUp();
+    const forbidden = await api(test.url, `/api/v1/contact-channels?user_id=${stranger.user_id}`, {
+      headers: client(session.access_token),
+    });
+    expect(forbidden.status).toBe(403);
+    const takenForAuth = await api(test.url, "/api/v1/contact-channels", {
+      method: "POST",
+      headers: client(stranger.access_token),
+      body: { user_id: "me", type: "email", value, used_for_auth: true },
+    });
+    expect(takenForAuth.status).toBe(409);
+    expect(takenForAuth.body.code).toBe("CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE");
+
+    const primary = list.body.items.find((c: { is_primary: boolean }) => c.is_primary);
+    const del = await api(test.url, `/api/v1/contact-channels/me/${primary.id}`, {
+      method: "DELETE",
+      headers: client(session.access_token),
+    });
+    expect(del.body).toEqual({ success: true });
+    const me = await api(test.url, "/api/v1/users/me", { headers: client(session.access_token) });
+    expect(me.body.primary_email).toBeNull();
+  });
+
+  it("verifies a channel once with the e-mailed code", async () => {
+    const session = await signUp();
+    const channels = await api(test.url, "/api/v1/contact-channels?user_id=me", {
+      headers: client(session.access_token),
+    });
+    const primary = channels.body.items[0];
+    const send = await api(test.url, `/api/v1/contact-channels/me/${primary.id}/send-verification-code`, {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { callback_url: "http://localhost:3000/verify" },
+    });
+    expect(send.body).toEqual({ success: true });
+    const code = Mailbox.codeOf(await mailbox.waitFor(session.email, /Verify your e-mail/));
+    const check = await api(test.url, "/api/v1/contact-channels/verify/check-code", {
+      method: "POST",
+      headers: client(),
+      body: { code },
+    });
+    expect(check.body).toEqual({ is_code_valid: true });
+    const verify = await api(test.url, "/api/v1/contact-channels/verify", {
+      method: "POST",
+      headers: client(),
+      body: { code },
+    });
+    expect(verify.body).toEqual({ success: true });
+    const reuse = await api(test.url, "/api/v1/contact-channels/verify", {
+      method: "POST",
+      headers: client(),
+      body: { code },
+    });
+    expect(reuse.status).toBe(409);
+    expect(reuse.body.code).toBe("VERIFICATION_CODE_ALREADY_USED");
+    const random = await api(test.url, "/api/v1/contact-channels/verify", {
+      method: "POST",
+      headers: client(),
+      body: { code: "a".repeat(45) },
+    });
+    expect(random.status).toBe(404);
+    expect(random.body.code).toBe("VERIFICATION_CODE_NOT_FOUND");
+    const resend = await api(test.url, `/api/v1/contact-channels/me/${primary.id}/send-verification-code`, {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { callback_url: "http://localhost:3000/verify" },
+    });
+    expect(resend.status).toBe(409);
+    expect(resend.body.code).toBe("EMAIL_ALREADY_VERIFIED");
+    expect(
+      (await api(test.url, "/api/v1/users/me", { headers: client(session.access_token) })).body
+        .primary_email_verified,
+    ).toBe(true);
+  });
+
+  it("does not accept another purpose's code", async () => {
+    const session = await signUp();
+    await api(test.url, "/api/v1/auth/password/send-reset-code", {
+      method: "POST",
+      headers: client(),
+      body: { email: session.email, callback_url: "http://localhost:3000/reset" },
+    });
+    const resetCode = Mailbox.codeOf(await mailbox.waitFor(session.email, /Reset your password/));
+    const res = await api(test.url, "/api/v1/contact-channels/verify", {
+      method: "POST",
+      headers: client(),
+      body: { code: resetCode },
+    });
+    expect(res.body.code).toBe("VERIFICATION_CODE_NOT_FOUND");
+  });
+});
+
+describe("teams and memberships (scenarios 22, 23)", () => {
+  it("applies the client rules for listing and creating teams", async () => {
+    const session = await signUp();
+    expect((await api(test.url, "/api/v1/teams", { headers: client(session.access_token) })).status).toBe(
+      403,
+    );
+    const mine = await api(test.url, "/api/v1/teams?user_id=me", { headers: client(session.access_token) });
+    expect(mine.body).toEqual({ items: [], is_paginated: false });
+    const signedOut = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: client(),
+      body: { display_name: "T" },
+    });
+    expect(signedOut.status).toBe(401);
+    expect(signedOut.body.code).toBe("USER_AUTHENTICATION_REQUIRED");
+    const disabled = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { display_name: "T" },
+    });
+    expect(disabled.status).toBe(403);
+    await setConfig({ "teams.allowClientTeamCreation": true });
+    const stranger = await signUp();
+    const forOther = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { display_name: "T", creator_user_id: stranger.user_id },
+    });
+    expect(forOther.status).toBe(403);
+    const created = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { display_name: "Client team", creator_user_id: "me" },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).not.toHaveProperty("server_metadata");
+    const notMember = await api(test.url, `/api/v1/teams/${created.body.id}`, {
+      headers: client(stranger.access_token),
+    });
+    expect(notMember.status).toBe(404);
+    expect(notMember.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+    const perms = await api(test.url, `/api/v1/team-permissions?team_id=${created.body.id}&user_id=me`, {
+      headers: client(session.access_token),
+    });
+    expect(perms.body.items).toEqual([
+      { id: "team_admin", team_id: created.body.id, user_id: session.user_id },
+    ]);
+    const recursive = await api(
+      test.url,
+      `/api/v1/team-permissions?team_id=${created.body.id}&user_id=me&recursive=true`,
+      {
+        headers: client(session.access_token),
+      },
+    );
+    expect(recursive.body.items.map((p: { id: string }) => p.id)).toContain("$update_team");
+    const rename = await api(test.url, `/api/v1/teams/${created.body.id}`, {
+      method: "PATCH",
+      headers: client(session.access_token),
+      body: { display_name: "" },
+    });
+    expect(rename.body.display_name).toBe("");
+  });
+
+  it("manages memberships and permissions from the server", async () => {
+    const creator = await signUp();
+    const member = await signUp();
+    const noCreator = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "x", creator_user_id: "00000000-0000-4000-8000-000000000000" },
+    });
+    expect(noCreator.status).toBe(404);
+    expect(noCreator.body.code).toBe("USER_NOT_FOUND");
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: {
+        display_name: "Server team",
+        creator_user_id: creator.user_id,
+        server_metadata: { plan: "pro" },
+      },
+    });
+    expect(team.status).toBe(201);
+    expect(team.body.server_metadata).toEqual({ plan: "pro" });
+    const path = `/api/v1/team-memberships/${team.body.id}/${member.user_id}`;
+    const asClient = await api(test.url, path, {
+      method: "POST",
+      headers: client(creator.access_token),
+      body: {},
+    });
+    expect(asClient.body.code).toBe("INSUFFICIENT_ACCESS_TYPE");
+    const add = await api(test.url, path, { method: "POST", headers: server(), body: {} });
+    expect(add.status).toBe(201);
+    expect(add.body).toEqual({ team_id: team.body.id, user_id: member.user_id });
+    const repeat = await api(test.url, path, { method: "POST", headers: server(), body: {} });
+    expect(repeat.status).toBe(409);
+    expect(repeat.body.code).toBe("TEAM_MEMBERSHIP_ALREADY_EXISTS");
+    const unknownUser = await api(
+      test.url,
+      `/api/v1/team-memberships/${team.body.id}/00000000-0000-4000-8000-000000000000`,
+      {
+        method: "POST",
+        headers: server(),
+        body: {},
+      },
+    );
+    expect(unknownUser.body.code).toBe("USER_NOT_FOUND");
+
+    const noPermission = await api(test.url, `/api/v1/teams/${team.body.id}`, {
+      method: "PATCH",
+      headers: client(member.access_token),
+      body: { display_name: "hijack" },
+    });
+    expect(noPermission.status).toBe(401);
+    expect(noPermission.body).toMatchObject({
+      code: "TEAM_PERMISSION_REQUIRED",
+      details: { team_id: team.body.id, user_id: member.user_id, permission_id: "$update_team" },
+    });
+    const noDelete = await api(test.url, `/api/v1/teams/${team.body.id}`, {
+      method: "DELETE",
+      headers: client(member.access_token),
+    });
+    expect(noDelete.body.code).toBe("TEAM_PERMISSION_REQUIRED");
+
+    const membersList = await api(test.url, `/api/v1/users?team_id=${team.body.id}`, { headers: server() });
+    expect(membersList.body.items.map((u: { id: string }) => u.id).sort()).toEqual(
+      [creator.user_id, member.user_id].sort(),
+    );
+    const profiles = await api(test.url, `/api/v1/team-member-profiles?team_id=${team.body.id}`, {
+      headers: client(creator.access_token),
+    });
+    expect(profiles.body.items).toHaveLength(2);
+
+    const leave = await api(test.url, `/api/v1/team-memberships/${team.body.id}/me`, {
+      method: "DELETE",
+      headers: client(member.access_token),
+    });
+    expect(leave.body).toEqual({ success: true });
+    const gone = await api(test.url, `/api/v1/team-memberships/${team.body.id}/me`, {
+      method: "DELETE",
+      headers: client(member.access_token),
+    });
+    expect(gone.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+
+    const select = await api(test.url, "/api/v1/users/me", {
+      method: "PATCH",
+      headers: client(creator.access_token),
+      body: { selected_team_id: team.body.id },
+    });
+    expect(select.body.selected_team).toMatchObject({ id: team.body.id, display_name: "Server team" });
+    expect(select.body.selected_team).not.toHaveProperty("server_metadata");
+  });
+
+  it("keeps teams inside their project", async () => {
+    const teamB = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(other),
+      body: { display_name: "B team" },
+    });
+    expect((await api(test.url, `/api/v1/teams/${teamB.body.id}`, { headers: server() })).body.code).toBe(
+      "TEAM_NOT_FOUND",
+    );
+    const listA = await api(test.url, "/api/v1/teams", { headers: server() });
+    expect(listA.body.items.map((t: { id: string }) => t.id)).not.toContain(teamB.body.id);
+    const userA = await signUp();
+    const cross = await api(test.url, `/api/v1/team-memberships/${teamB.body.id}/${userA.user_id}`, {
+      method: "POST",
+      headers: server(),
+      body: {},
+    });
+    expect(cross.status).toBe(404);
+  });
+});
+
+describe("user and team API keys (scenario 24)", () => {
+  it("creates, checks and revokes keys", async () => {
+    const session = await signUp();
+    const create = (
+      body: Record<string, unknown>,
+      headers: Record<string, string> = client(session.access_token),
+    ) => api(test.url, "/api/v1/user-api-keys", { method: "POST", headers, body });
+    const disabled = await create({ description: "k", expires_at_millis: null, user_id: "me" });
+    expect(disabled.status).toBe(400);
+    expect(disabled.text).toBe("User API keys are not enabled for this project.");
+    await setConfig({ "apiKeys.enabled.user": true, "apiKeys.enabled.team": true });
+
+    const secret = await create({ description: "secret", expires_at_millis: null, user_id: "me" });
+    expect(secret.status).toBe(200);
+    expect(secret.body.value).toMatch(/^sk_[0-9a-z]{45}[0-9a-f]{32}user[0-9a-z]574ck4u7h[0-9a-f]{8}$/);
+    const pub = await create({
+      description: "public",
+      expires_at_millis: Date.now() + 3_600_000,
+      is_public: true,
+      user_id: "me",
+    });
+    expect(pub.body.value).toMatch(/^pk_/);
+    const check = (apiKey: string, type = "user") =>
+      api(test.url, `/api/v1/${type}-api-keys/check`, {
+        method: "POST",
+        headers: server(),
+        body: { api_key: apiKey },
+      });
+    const checked = await check(secret.body.value);
+    expect(checked.body).toMatchObject({
+      id: secret.body.id,
+      user_id: session.user_id,
+      type: "user",
+      value: { last_four: secret.body.value.slice(-4) },
+    });
+
+    const expired = await create({ description: "old", expires_at_millis: Date.now() - 1000, user_id: "me" });
+    expect((await check(expired.body.value)).body.code).toBe("API_KEY_EXPIRED");
+    expect((await check("sk_unknown")).body.code).toBe("API_KEY_NOT_FOUND");
+
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Key team", creator_user_id: session.user_id },
+    });
+    const teamKey = await api(test.url, "/api/v1/team-api-keys", {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { description: "team", expires_at_millis: null, team_id: team.body.id },
+    });
+    expect(teamKey.status).toBe(200);
+    const wrongType = await check(teamKey.body.value);
+    expect(wrongType.body).toMatchObject({
+      code: "WRONG_API_KEY_TYPE",
+      details: { expected_type: "user", actual_type: "team" },
+    });
+    expect((await check(teamKey.body.value, "team")).body.team_id).toBe(team.body.id);
+
+    const revoke = () =>
+      api(test.url, `/api/v1/user-api-keys/${secret.body.id}?user_id=me`, {
+        method: "PATCH",
+        headers: client(session.access_token),
+        body: { revoked: true },
+      });
+    const first = await revoke();
+    expect(first.body.manually_revoked_at_millis).toEqual(expect.any(Number));
+    expect((await check(secret.body.value)).body.code).toBe("API_KEY_REVOKED");
+    const second = await revoke();
+    expect(second.body.manually_revoked_at_millis).toBe(first.body.manually_revoked_at_millis);
+
+    const stranger = await signUp();
+    const forOther = await create({ description: "x", expires_at_millis: null, user_id: stranger.user_id });
+    expect(forOther.status).toBe(403);
+    const listNoUser = await api(test.url, "/api/v1/user-api-keys", { headers: server() });
+    expect(listNoUser.body.code).toBe("SCHEMA_ERROR");
+    const list = await api(test.url, `/api/v1/user-api-keys?user_id=${session.user_id}`, {
+      headers: server(),
+    });
+    expect(list.body.items.map((k: { id: string }) => k.id)[0]).toBe(expired.body.id);
+    expect(list.body.items.every((k: { value: unknown }) => typeof k.value === "object")).toBe(true);
+
+    // Project B, with user keys enabled too, does not know project A's key.
+    await setConfig({ "apiKeys.enabled.user": true }, other);
+    const otherProjectCheck = await api(test.url, "/api/v1/user-api-keys/check", {
+      method: "POST",
+      headers: server(other),
+      body: { api_key: pub.body.value },
+    });
+    expect(otherProjectCheck.status).toBe(404);
+    expect(otherProjectCheck.body.code).toBe("API_KEY_NOT_FOUND");
+  });
+});
