@@ -4,6 +4,7 @@
  */
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   pipeline: async () => (await import("./pipeline.ts")).runPipelineBench(),
+  auth: async () => (await import("./auth.ts")).runAuthBench(),
 };
 
 const name = process.argv[2];

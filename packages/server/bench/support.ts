@@ -72,11 +72,12 @@ export async function benchPostgres(): Promise<{ url: string; stop(): Promise<vo
 export async function spawnBenchServer<T>(
   script: string,
   env: Record<string, string> = {},
+  ipc = false,
 ): Promise<{ info: T; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "servers", script)], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ipc ? ["ignore", "pipe", "inherit", "ipc"] : ["ignore", "pipe", "inherit"],
   });
   const info = await new Promise<T>((resolve, reject) => {
     let buffer = "";
@@ -101,6 +102,7 @@ export async function spawnBenchServer<T>(
 
 export interface LoadResult {
   requestsPerSecond: number;
+  totalRequests: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
   non2xx: number;
@@ -109,12 +111,16 @@ export interface LoadResult {
 
 export async function load(options: {
   url: string;
+  method?: "GET" | "POST";
+  body?: string;
   headers?: Record<string, string>;
   seconds: number;
   connections: number;
 }): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
+    method: options.method ?? "GET",
+    body: options.body,
     headers: options.headers,
     duration: options.seconds,
     connections: options.connections,
@@ -122,6 +128,7 @@ export async function load(options: {
   });
   return {
     requestsPerSecond: Math.round(result.requests.average),
+    totalRequests: result.requests.total,
     latencyP50Ms: result.latency.p50,
     latencyP99Ms: result.latency.p99,
     non2xx: result.non2xx,

@@ -205,7 +205,8 @@ CREATE TABLE email_outbox (
 CREATE INDEX email_outbox_created_idx ON email_outbox (created_at DESC);
 
 -- Fixed-window counters for rate limits (sign-in per e-mail and per IP), shared by every process.
-CREATE TABLE rate_limit_counters (
+-- UNLOGGED: counters are worth no WAL write on every sign-in; after a crash they simply start over.
+CREATE UNLOGGED TABLE rate_limit_counters (
   bucket       text NOT NULL,
   window_start timestamptz NOT NULL,
   count        integer NOT NULL DEFAULT 0,

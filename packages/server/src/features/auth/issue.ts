@@ -1,9 +1,10 @@
+import { sql } from "kysely";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError } from "../../errors/index.ts";
 import type { ProjectSnapshot, TenancySnapshot } from "../projects/index.ts";
-import { type Db, selectUser, type UserRecord } from "../users/records.ts";
+import { type Db, selectUsers, type UserRecord } from "../users/records.ts";
 import { tokenClaimsOf } from "../users/views.ts";
-import { createSession } from "./sessions.ts";
+import { newSession } from "./sessions.ts";
 
 export interface TenancyRef {
   project: ProjectSnapshot;
@@ -32,15 +33,17 @@ export async function signIn(
   userId: string,
   options: { expiresInMs?: number; isImpersonation?: boolean; ip?: string | null } = {},
 ): Promise<{ access_token: string; refresh_token: string; user_id: string }> {
-  const { sessionId, refreshToken } = await createSession(db, {
+  const session = newSession({
     tenancyId: ref.tenancy.id,
     userId,
     expiresInMs: options.expiresInMs,
     isImpersonation: options.isImpersonation,
     ip: options.ip,
   });
-  const user = await selectUser(db, ref.tenancy.id, userId);
+  // One statement opens the session and reads the user the access token describes.
+  const [user] = await selectUsers(db, ref.tenancy.id, sql`u.id = ${userId}`, sql``, session.insertClause);
   if (!user) throw new KnownError("USER_NOT_FOUND");
+  const { sessionId, refreshToken } = session;
   return {
     access_token: await accessTokenFor(app, ref, user, sessionId),
     refresh_token: refreshToken,

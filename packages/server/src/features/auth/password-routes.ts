@@ -103,8 +103,15 @@ export const passwordRoutes = [
         throw new KnownError("PASSWORD_AUTHENTICATION_NOT_ENABLED");
       const email = normalizeEmail(body.email);
       const { signInRateLimit: limit, signInRateLimitWindowSeconds: window } = app.env;
-      await rateLimit(app.database.db, `sign-in:email:${auth.tenancy.id}:${email}`, limit, window);
-      await rateLimit(app.database.db, `sign-in:ip:${raw.ip}`, limit * 10, window);
+      await rateLimit(
+        app.database.db,
+        [
+          { bucket: `sign-in:email:${auth.tenancy.id}:${email}`, limit },
+          // An IP may try more addresses than one address may be tried (offices, NAT).
+          { bucket: `sign-in:ip:${raw.ip}`, limit: limit * 10 },
+        ],
+        window,
+      );
       const credential = await app.database.db
         .selectFrom("contact_channels as c")
         .innerJoin("password_credentials as p", (join) =>

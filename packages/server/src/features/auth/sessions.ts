@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import { sql } from "kysely";
+import { createHash, randomUUID } from "node:crypto";
+import { type RawBuilder, sql } from "kysely";
 import { KnownError } from "../../errors/index.ts";
 import { randomSecret } from "../projects/keys.ts";
 import type { Db } from "../users/records.ts";
@@ -19,31 +19,33 @@ export interface SessionRow {
   expires_at: Date | null;
 }
 
-/** Opens a session and returns its refresh token — shown once; only its digest is stored. */
-export async function createSession(
-  db: Db,
-  input: {
-    tenancyId: string;
-    userId: string;
-    expiresInMs?: number;
-    isImpersonation?: boolean;
-    ip?: string | null;
-  },
-): Promise<{ sessionId: string; refreshToken: string }> {
+export interface NewSession {
+  sessionId: string;
+  /** Shown to the client once; only its digest is stored. */
+  refreshToken: string;
+  /** The INSERT, as a `WITH` clause, so opening a session can share a statement with reading the user. */
+  insertClause: RawBuilder<unknown>;
+}
+
+export function newSession(input: {
+  tenancyId: string;
+  userId: string;
+  expiresInMs?: number;
+  isImpersonation?: boolean;
+  ip?: string | null;
+}): NewSession {
+  const sessionId = randomUUID();
   const refreshToken = randomSecret();
-  const row = await db
-    .insertInto("sessions")
-    .values({
-      tenancy_id: input.tenancyId,
-      user_id: input.userId,
-      refresh_token_hash: digest(refreshToken),
-      is_impersonation: input.isImpersonation ?? false,
-      expires_at: new Date(Date.now() + (input.expiresInMs ?? DEFAULT_SESSION_MS)),
-      last_used_ip: input.ip ?? null,
-    })
-    .returning("id")
-    .executeTakeFirstOrThrow();
-  return { sessionId: row.id, refreshToken };
+  const expiresAt = new Date(Date.now() + (input.expiresInMs ?? DEFAULT_SESSION_MS));
+  return {
+    sessionId,
+    refreshToken,
+    insertClause: sql`WITH new_session AS (
+      INSERT INTO sessions (tenancy_id, id, user_id, refresh_token_hash, is_impersonation, expires_at, last_used_ip)
+      VALUES (${input.tenancyId}, ${sessionId}, ${input.userId}, ${digest(refreshToken)},
+              ${input.isImpersonation ?? false}, ${expiresAt}, ${input.ip ?? null})
+      RETURNING id)`,
+  };
 }
 
 /**

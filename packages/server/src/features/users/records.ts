@@ -58,8 +58,11 @@ export async function selectUsers(
   tenancyId: string,
   filter: RawBuilder<unknown>,
   tail: RawBuilder<unknown> = sql``,
+  /** A `WITH …` clause to run in the same statement (e.g. opening a session while reading its user). */
+  withClause: RawBuilder<unknown> = sql``,
 ): Promise<UserRecord[]> {
   const { rows } = await sql<UserRecord>`
+    ${withClause}
     SELECT u.tenancy_id, u.id, u.display_name, u.profile_image_url, u.client_metadata,
            u.client_read_only_metadata, u.server_metadata, u.is_anonymous, u.otp_auth_enabled,
            u.passkey_auth_enabled, u.totp_secret IS NOT NULL AS has_totp, u.restricted_by_admin,

@@ -1,0 +1,135 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { benchPostgres, load, repoRoot, spawnBenchServer } from "./support.ts";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SIGN_IN_CONCURRENCY = 8;
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+interface IdentityServer {
+  port: number;
+  projectId: string;
+  email: string;
+  password: string;
+  accessToken: string;
+}
+
+/**
+ * Sign-ins/s next to raw argon2id verifications/s with the same parameters (target ≥ 0.9), and
+ * authenticated `GET /users/me` throughput and latency with the SQL statements each request runs.
+ */
+export async function runAuthBench(): Promise<Record<string, unknown>> {
+  const postgres = await benchPostgres();
+  try {
+    const argon2 = await runArgon2Baseline();
+    const server = await spawnBenchServer<IdentityServer>(
+      "identity.ts",
+      { DATABASE_URL: postgres.url },
+      true,
+    );
+    const ask = <T>(message: object) =>
+      new Promise<T>((resolve) => {
+        server.child.once("message", (reply) => resolve(reply as T));
+        server.child.send(message);
+      });
+    const base = `http://127.0.0.1:${server.info.port}/api/v1`;
+    const client = {
+      "x-stack-project-id": server.info.projectId,
+      "x-stack-access-type": "client",
+      "content-type": "application/json",
+    };
+
+    const signInBody = JSON.stringify({ email: server.info.email, password: server.info.password });
+    await load({
+      url: `${base}/auth/password/sign-in`,
+      method: "POST",
+      body: signInBody,
+      headers: client,
+      seconds: 2,
+      connections: SIGN_IN_CONCURRENCY,
+    });
+    const signIns = await load({
+      url: `${base}/auth/password/sign-in`,
+      method: "POST",
+      body: signInBody,
+      headers: client,
+      seconds: SECONDS,
+      connections: SIGN_IN_CONCURRENCY,
+    });
+
+    const meHeaders = { ...client, "x-stack-access-token": server.info.accessToken };
+    await load({ url: `${base}/users/me`, headers: meHeaders, seconds: 2, connections: 50 });
+    const before = await ask<{ statements: number }>({ type: "statements" });
+    const me = await load({ url: `${base}/users/me`, headers: meHeaders, seconds: SECONDS, connections: 50 });
+    const after = await ask<{ statements: number }>({ type: "statements" });
+    const statementsPerRequest = Number(
+      ((after.statements - before.statements) / me.totalRequests).toFixed(3),
+    );
+    const verification = await ask<{ verificationsPerSecond: number; statements: number }>({
+      type: "verify-tokens",
+      iterations: 20_000,
+    });
+    await server.stop();
+
+    const ratio = Number((signIns.requestsPerSecond / argon2.verificationsPerSecond).toFixed(3));
+    console.log(
+      `\nPassword sign-ins: ${signIns.requestsPerSecond}/s (p50 ${signIns.latencyP50Ms} ms, non-2xx ${signIns.non2xx})`,
+    );
+    console.log(
+      `Raw argon2id verifications (same parameters, ${SIGN_IN_CONCURRENCY} in flight): ${argon2.verificationsPerSecond}/s`,
+    );
+    console.log(`ratio: ${ratio} (target ≥ 0.9)`);
+    console.log(
+      `GET /users/me with an access token: ${me.requestsPerSecond} req/s, p50 ${me.latencyP50Ms} ms, p99 ${me.latencyP99Ms} ms, non-2xx ${me.non2xx}`,
+    );
+    console.log(`SQL statements per /users/me request: ${statementsPerRequest} (target ≤ 1)`);
+    console.log(
+      `Token verification: ${verification.verificationsPerSecond}/s, SQL statements in 20,000 verifications: ${verification.statements}`,
+    );
+    return {
+      settings: { seconds: SECONDS, signInConcurrency: SIGN_IN_CONCURRENCY, usersMeConnections: 50 },
+      passwordSignIns: signIns,
+      rawArgon2idVerificationsPerSecond: argon2.verificationsPerSecond,
+      signInToArgon2Ratio: ratio,
+      usersMe: me,
+      sqlStatementsPerUsersMeRequest: statementsPerRequest,
+      tokenVerification: verification,
+      targets: {
+        signInToArgon2Ratio: 0.9,
+        sqlStatementsPerUsersMeRequest: 1,
+        tokenVerificationStatements: 0,
+      },
+    };
+  } finally {
+    await postgres.stop();
+  }
+}
+
+function runArgon2Baseline(): Promise<{ verificationsPerSecond: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        path.join(here, "servers", "argon2.ts"),
+        String(SECONDS),
+        String(SIGN_IN_CONCURRENCY),
+      ],
+      {
+        cwd: repoRoot,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("exit", (code) =>
+      code === 0
+        ? resolve(JSON.parse(output.trim().split("\n").at(-1)!))
+        : reject(new Error(`argon2 baseline exited ${code}`)),
+    );
+  });
+}
