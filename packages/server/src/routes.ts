@@ -1,5 +1,6 @@
 import { apiKeyRoutes } from "./features/api-keys/routes.ts";
 import { apiRootRoutes } from "./features/api-root/routes.ts";
+import { otpRoutes } from "./features/auth/otp-routes.ts";
 import { passwordRoutes } from "./features/auth/password-routes.ts";
 import { sessionRoutes } from "./features/auth/session-routes.ts";
 import { tokenRoutes } from "./features/auth/token-routes.ts";
@@ -8,6 +9,7 @@ import { contactChannelRoutes } from "./features/contact-channels/routes.ts";
 import { migrationTestFolders, migrationTestRoutes } from "./features/migration-tests/routes.ts";
 import { projectKeyRoutes } from "./features/project-keys/index.ts";
 import { projectRoutes } from "./features/projects/index.ts";
+import { permissionDefinitionRoutes } from "./features/teams/definition-routes.ts";
 import { permissionRoutes } from "./features/teams/permission-routes.ts";
 import { teamRoutes } from "./features/teams/routes.ts";
 import { userRoutes } from "./features/users/routes.ts";
@@ -24,8 +26,10 @@ export const httpRoutes: HttpRoutes = {
     ...contactChannelRoutes,
     ...teamRoutes,
     ...permissionRoutes,
+    ...permissionDefinitionRoutes,
     ...apiKeyRoutes,
     ...passwordRoutes,
+    ...otpRoutes,
     ...sessionRoutes,
     ...tokenRoutes,
     ...migrationTestRoutes,

@@ -451,3 +451,70 @@ describe("user and team API keys (scenario 24)", () => {
     expect(otherProjectCheck.body.code).toBe("API_KEY_NOT_FOUND");
   });
 });
+
+describe("permission definitions", () => {
+  it("defines, grants, expands and deletes a team permission", async () => {
+    const defs = `/api/v1/team-permission-definitions`;
+    const created = await api(test.url, defs, {
+      method: "POST",
+      headers: admin(),
+      body: { id: "moderator", description: "Moderates", contained_permission_ids: ["$read_members"] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({
+      id: "moderator",
+      description: "Moderates",
+      contained_permission_ids: ["$read_members"],
+    });
+    const list = await api(test.url, defs, { headers: admin() });
+    expect(list.body.items.map((d: { id: string }) => d.id).sort()).toEqual([
+      "moderator",
+      "team_admin",
+      "team_member",
+    ]);
+    expect((await api(test.url, defs, { headers: server() })).body.code).toBe("INSUFFICIENT_ACCESS_TYPE");
+
+    const user = await signUp();
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Mods", creator_user_id: user.user_id },
+    });
+    const grant = await api(test.url, `/api/v1/team-permissions/${team.body.id}/${user.user_id}/moderator`, {
+      method: "POST",
+      headers: server(),
+      body: {},
+    });
+    expect(grant.status).toBe(201);
+    const unknown = await api(test.url, `/api/v1/team-permissions/${team.body.id}/${user.user_id}/nope`, {
+      method: "POST",
+      headers: server(),
+      body: {},
+    });
+    expect(unknown.body.code).toBe("PERMISSION_NOT_FOUND");
+    const expanded = await api(
+      test.url,
+      `/api/v1/team-permissions?team_id=${team.body.id}&user_id=${user.user_id}&permission_id=moderator`,
+      {
+        headers: server(),
+      },
+    );
+    expect(expanded.body.items).toEqual([{ id: "moderator", team_id: team.body.id, user_id: user.user_id }]);
+
+    const removed = await api(test.url, `${defs}/moderator`, { method: "DELETE", headers: admin() });
+    expect(removed.body).toEqual({ success: true });
+    const after = await api(
+      test.url,
+      `/api/v1/team-permissions?team_id=${team.body.id}&user_id=${user.user_id}`,
+      { headers: server() },
+    );
+    expect(after.body.items.map((p: { id: string }) => p.id)).toEqual(["team_admin"]);
+    expect(
+      (await api(test.url, `${defs}/moderator`, { method: "PATCH", headers: admin(), body: {} })).body.code,
+    ).toBe("PERMISSION_NOT_FOUND");
+    // Project B never saw it.
+    expect(
+      (await api(test.url, defs, { headers: admin(other) })).body.items.map((d: { id: string }) => d.id),
+    ).not.toContain("moderator");
+  });
+});

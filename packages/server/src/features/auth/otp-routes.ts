@@ -1,0 +1,151 @@
+import { createHash } from "node:crypto";
+import { sql } from "kysely";
+import Type from "typebox";
+import { KnownError, StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
+import { tenancyContext } from "../../http/requirements.ts";
+import { defineRoute, json } from "../../http/route.ts";
+import { sendEmail } from "../emails/outbox.ts";
+import { createUser, normalizeEmail } from "../users/service.ts";
+import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
+import { signIn } from "./issue.ts";
+import { isTrustedUrl } from "./trusted-urls.ts";
+
+const anyAccess = ["client", "server", "admin"] as const;
+const tags = ["One-time codes"];
+const OTP_LENGTH = 6;
+const code = Type.String({ minLength: 45, maxLength: 45 });
+const nonceDigest = (nonce: string) => createHash("sha256").update(nonce.toLowerCase()).digest("hex");
+
+function assertOtpEnabled(auth: RequestAuth): void {
+  if (!auth.tenancy.config.auth.otp.allowSignIn)
+    throw new StatusError(403, "OTP sign-in is not enabled for this project");
+}
+
+/**
+ * A wrong one-time code for a known nonce counts against that nonce, so the six characters cannot be
+ * guessed: after 20 misses the code is dead.
+ */
+async function countFailedAttempt(auth: RequestAuth, db: Parameters<typeof checkCode>[0], fullCode: string) {
+  await sql`UPDATE verification_codes SET attempt_count = attempt_count + 1
+             WHERE tenancy_id = ${auth.tenancy.id} AND purpose = 'otp_sign_in' AND used_at IS NULL
+               AND data->>'nonce_digest' = ${nonceDigest(fullCode.slice(OTP_LENGTH))}`.execute(db);
+}
+
+export const otpRoutes = [
+  defineRoute({
+    method: "POST",
+    path: "/auth/otp/send-sign-in-code",
+    summary: "E-mail a sign-in code and magic link",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        {
+          email: Type.String({ format: "email" }),
+          callback_url: Type.String(),
+          bot_challenge_token: Type.Optional(Type.String()),
+          bot_challenge_phase: Type.Optional(Type.String()),
+          bot_challenge_unavailable: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app }) => {
+      assertOtpEnabled(auth);
+      if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
+        throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
+      const email = normalizeEmail(body.email);
+      // The nonce is chosen first so the code row can be found (and attempts counted) by it.
+      const fullCode = await createCode(app.database.db, {
+        tenancyId: auth.tenancy.id,
+        purpose: "otp_sign_in",
+        data: { email },
+        lifetimeMs: 15 * 60 * 1000,
+      });
+      const nonce = fullCode.slice(OTP_LENGTH);
+      await sql`UPDATE verification_codes SET data = data || jsonb_build_object('nonce_digest', ${nonceDigest(nonce)}::text)
+                 WHERE tenancy_id = ${auth.tenancy.id} AND code_hash = ${createHash("sha256").update(fullCode).digest()}`.execute(
+        app.database.db,
+      );
+      await sendEmail(app, {
+        tenancyId: auth.tenancy.id,
+        to: email,
+        subject: `Your sign-in code for ${auth.project.row.display_name}: ${fullCode.slice(0, OTP_LENGTH).toUpperCase()}`,
+        text: `Your code is ${fullCode.slice(0, OTP_LENGTH).toUpperCase()}.\n\nOr sign in with this link: ${linkWithCode(body.callback_url, fullCode)}\n`,
+      });
+      return json({ nonce });
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/otp/sign-in",
+    summary: "Sign in (or up) with an e-mailed code",
+    tags,
+    access: anyAccess,
+    schemas: { body: Type.Object({ code }, { additionalProperties: false }) },
+    handler: async ({ auth, body, app, raw }) => {
+      assertOtpEnabled(auth);
+      const result = await app.database.db.transaction().execute(async (trx) => {
+        const data = await checkCode(trx, {
+          tenancyId: auth.tenancy.id,
+          purpose: "otp_sign_in",
+          code: body.code,
+          consume: true,
+        }).catch(async (error) => {
+          if (error instanceof KnownError && error.code === "VERIFICATION_CODE_NOT_FOUND")
+            await countFailedAttempt(auth, app.database.db, body.code);
+          throw error;
+        });
+        const email = String(data.email);
+        const existing = await trx
+          .selectFrom("contact_channels")
+          .select("user_id")
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("type", "=", "email")
+          .where("value", "=", email)
+          .where("used_for_auth", "=", true)
+          .executeTakeFirst();
+        let userId = existing?.user_id;
+        const isNewUser = !userId;
+        if (userId) {
+          // Receiving the code proves the address.
+          await trx
+            .updateTable("contact_channels")
+            .set({ is_verified: true })
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("user_id", "=", userId)
+            .where("value", "=", email)
+            .execute();
+        } else {
+          if (!auth.tenancy.config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
+          userId = await createUser(trx, tenancyContext(auth), {
+            primary_email: email,
+            primary_email_verified: true,
+            primary_email_auth_enabled: true,
+            otp_auth_enabled: true,
+          });
+        }
+        return { ...(await signIn(app, trx, auth, userId, { ip: raw.ip })), is_new_user: isNewUser };
+      });
+      return json(result);
+    },
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/auth/otp/sign-in/check-code",
+    summary: "Check a sign-in code without using it",
+    tags,
+    access: anyAccess,
+    schemas: { body: Type.Object({ code }, { additionalProperties: false }) },
+    handler: async ({ auth, body, app }) => {
+      await checkCode(app.database.db, {
+        tenancyId: auth.tenancy.id,
+        purpose: "otp_sign_in",
+        code: body.code,
+        consume: false,
+      });
+      return json({ is_code_valid: true });
+    },
+  }),
+];
