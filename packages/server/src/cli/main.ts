@@ -34,7 +34,11 @@ async function main(argv: string[]): Promise<number> {
       if (sub === "new") return newMigration(rest[0]);
       if (sub !== undefined) break;
       return withDatabase(async (url) => {
-        const result = await applyMigrations(url, discoverMigrations(), { log: console.log });
+        const result = await applyMigrations(url, discoverMigrations(), {
+          log: console.log,
+          // Lets tests widen the race window between concurrent runners.
+          artificialDelayMs: Number(process.env.LATCHKEY_MIGRATION_DELAY_MS ?? 0),
+        });
         console.log(
           result.newlyApplied.length === 0
             ? `Database is up to date (${result.alreadyApplied.length} migrations applied).`
