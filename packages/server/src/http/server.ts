@@ -36,6 +36,10 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     trustProxy: app.env.trustProxy,
+    // Errors Fastify raises before routing (malformed URLs…) get the same rendering as everything else.
+    frameworkErrors: (error, request, reply) => {
+      sendResult(request, reply, errorResult(error, request.id, app.log));
+    },
   });
   registerBodyParsers(server);
   if (app.env.logRequests) {

@@ -9,7 +9,8 @@ const addFormats: AddFormats =
   (addFormatsModule as unknown as AddFormats);
 
 function createAjv(coerceTypes: boolean): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes, useDefaults: false });
+  // verbose: errors carry their schema, which tells an enum (union of literals) from other unions.
+  const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes, useDefaults: false, verbose: true });
   addFormats(ajv);
   return ajv;
 }

@@ -1,0 +1,403 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  api,
+  createTestProject,
+  keyHeaders,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+} from "../../test/server.ts";
+
+let test: TestServer;
+let small: TestServer;
+let projectA: TestProject;
+let projectB: TestProject;
+
+beforeAll(async () => {
+  test = await startTestServer();
+  small = await startTestServer({ bodyLimitBytes: 1024 });
+  projectA = await createTestProject(test, "A");
+  projectB = await createTestProject(test, "B");
+});
+afterAll(async () => {
+  await test?.close();
+  await small?.close();
+});
+
+/** The same headers in the `x-hexclave-*` spelling of SDK 2.8.108. */
+const hexclave = (headers: Record<string, string>) =>
+  Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.replace(/^x-stack-/, "x-hexclave-"), v]));
+
+describe.each([
+  ["x-stack-*", (h: Record<string, string>) => h],
+  ["x-hexclave-*", hexclave],
+])("authentication with %s headers (scenarios 1–3)", (_name, spell) => {
+  const get = (headers: Record<string, string>, path = "/api/v1") =>
+    api(test.url, path, { headers: spell(headers) });
+
+  it("probes the root without and with authentication", async () => {
+    const none = await get({});
+    expect(none.status).toBe(200);
+    expect(none.text).toBe(
+      "Welcome to the Stack API endpoint! Please refer to the documentation at https://docs.stack-auth.com.\n\nAuthentication: None",
+    );
+    for (const type of ["client", "server", "admin"] as const) {
+      const res = await get(keyHeaders(projectA.projectId, type, projectA.keys));
+      expect(res.status).toBe(200);
+      expect(res.text).toContain(
+        `Authentication: ${type[0]!.toUpperCase()}${type.slice(1)}\n  Project: ${projectA.projectId}\n  User: None`,
+      );
+    }
+    const extra = await api(test.url, "/api/v1?extra=param");
+    expect(extra.status).toBe(400);
+    expect(extra.headers.get("x-stack-known-error")).toBe("SCHEMA_ERROR");
+    expect(extra.body.code).toBe("SCHEMA_ERROR");
+    expect(extra.body.error).toBe(
+      "Request validation failed on GET /api/v1?extra=param:\n  - query contains unknown properties: extra",
+    );
+    expect(extra.body.details).toEqual({ message: extra.body.error });
+  });
+
+  it("answers each header problem with its code, in the contract's order", async () => {
+    const a = projectA.projectId;
+    const cases: [Record<string, string>, number, string, Record<string, unknown>?][] = [
+      [
+        { "x-stack-access-type": "client" },
+        400,
+        "ACCESS_TYPE_WITHOUT_PROJECT_ID",
+        { request_type: "client" },
+      ],
+      [{ "x-stack-secret-server-key": "ssk_x" }, 400, "PROJECT_KEY_WITHOUT_ACCESS_TYPE"],
+      [{ "x-stack-access-type": "root" }, 400, "INVALID_ACCESS_TYPE"],
+      [{ "x-stack-access-type": "root", "x-stack-project-id": a }, 400, "INVALID_ACCESS_TYPE"],
+      [
+        { "x-stack-access-type": "client", "x-stack-project-id": "00000000-0000-4000-8000-000000000000" },
+        400,
+        "CURRENT_PROJECT_NOT_FOUND",
+        { project_id: "00000000-0000-4000-8000-000000000000" },
+      ],
+      [
+        { "x-stack-access-type": "client", "x-stack-project-id": a, "x-stack-branch-id": "invalid-branch" },
+        400,
+        "BRANCH_DOES_NOT_EXIST",
+        { branch_id: "invalid-branch" },
+      ],
+      [
+        {
+          "x-stack-access-type": "client",
+          "x-stack-project-id": a,
+          "x-stack-publishable-client-key": "pck_wrong",
+        },
+        401,
+        "INVALID_PUBLISHABLE_CLIENT_KEY",
+        { project_id: a },
+      ],
+      [
+        {
+          "x-stack-access-type": "client",
+          "x-stack-project-id": a,
+          "x-stack-publishable-client-key": projectB.keys.publishable_client_key!,
+        },
+        401,
+        "INVALID_PUBLISHABLE_CLIENT_KEY",
+        { project_id: a },
+      ],
+      // A wrong key wins over a bad branch: branches are checked last so they cannot be probed.
+      [
+        {
+          "x-stack-access-type": "server",
+          "x-stack-project-id": a,
+          "x-stack-secret-server-key": "ssk_wrong",
+          "x-stack-branch-id": "nope",
+        },
+        401,
+        "INVALID_SECRET_SERVER_KEY",
+        { project_id: a },
+      ],
+      [{ "x-stack-access-type": "server", "x-stack-project-id": a }, 401, "SERVER_AUTHENTICATION_REQUIRED"],
+      [{ "x-stack-access-type": "admin", "x-stack-project-id": a }, 401, "ADMIN_AUTHENTICATION_REQUIRED"],
+      [
+        {
+          "x-stack-access-type": "admin",
+          "x-stack-project-id": a,
+          "x-stack-super-secret-admin-key": projectB.keys.super_secret_admin_key!,
+        },
+        401,
+        "INVALID_SUPER_SECRET_ADMIN_KEY",
+        { project_id: a },
+      ],
+      [
+        { "x-stack-access-type": "client", "x-stack-project-id": a, "x-stack-access-token": "12341234" },
+        401,
+        "UNPARSABLE_ACCESS_TOKEN",
+      ],
+      [
+        { "x-stack-access-type": "admin", "x-stack-project-id": a, "x-stack-admin-access-token": "invalid" },
+        401,
+        "UNPARSABLE_ADMIN_ACCESS_TOKEN",
+      ],
+    ];
+    for (const [headers, status, code, details] of cases) {
+      const res = await get(headers);
+      expect(res.status, JSON.stringify(headers)).toBe(status);
+      expect(res.body.code, JSON.stringify(headers)).toBe(code);
+      expect(res.headers.get("x-stack-known-error")).toBe(code);
+      expect(res.headers.get("x-hexclave-known-error")).toBe(code);
+      if (details) expect(res.body.details).toEqual(details);
+    }
+  });
+});
+
+describe("response conventions", () => {
+  it("puts request id, no-store and CORS on every answer", async () => {
+    const answers = [
+      await api(test.url, "/api/v1"),
+      await api(test.url, "/api/v1?bad=1"),
+      await api(test.url, "/api/v1/nowhere"),
+    ];
+    const ids = new Set<string>();
+    for (const res of answers) {
+      ids.add(res.headers.get("x-stack-request-id")!);
+      expect(res.headers.get("cache-control")).toBe("no-store, max-age=0");
+      expect(res.headers.get("access-control-allow-origin")).toBe("*");
+      const exposed = res.headers.get("access-control-expose-headers")!;
+      for (const h of [
+        "x-stack-known-error",
+        "x-stack-actual-status",
+        "x-hexclave-known-error",
+        "x-hexclave-actual-status",
+      ]) {
+        expect(exposed).toContain(h);
+      }
+    }
+    expect(ids.size).toBe(3);
+  });
+
+  it("answers preflights", async () => {
+    const res = await fetch(`${test.url}/api/v1/users`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST" },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("");
+    expect(res.headers.get("access-control-allow-headers")).toContain("x-stack-access-type");
+    expect(res.headers.get("access-control-allow-headers")).toContain("x-hexclave-access-type");
+  });
+
+  it("turns 4xx into 200 when asked, keeping the real status in a header", async () => {
+    for (const header of ["x-stack-override-error-status", "x-hexclave-override-error-status"]) {
+      const res = await api(test.url, "/api/v1/users/me", { headers: { [header]: "true" } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-stack-actual-status")).toBe("400");
+      expect(res.headers.get("x-hexclave-actual-status")).toBe("400");
+      expect(res.body.code).toBe("ACCESS_TYPE_REQUIRED");
+    }
+  });
+
+  it("answers unknown routes with 404 text and serves /health and the OpenAPI document", async () => {
+    const missing = await api(test.url, "/api/v1/does-not-exist");
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("content-type")).toContain("text/plain");
+    expect((await api(test.url, "/health")).status).toBe(200);
+    const doc = await api(test.url, "/api/v1/openapi.json");
+    expect(doc.body.openapi).toBe("3.1.0");
+    expect(doc.body.paths["/projects/current"].get).toBeDefined();
+    expect(
+      doc.body.paths["/users/{user_id}"].patch.requestBody.content["application/json"].schema.properties,
+    ).toHaveProperty("display_name");
+    expect(doc.body.paths["/internal/config"]).toBeUndefined();
+  });
+});
+
+describe("bad input never reaches a 500", () => {
+  it("answers a batch of hostile requests with 4xx in the contract's shapes", async () => {
+    const admin = keyHeaders(projectA.projectId, "admin", projectA.keys);
+    const json = { ...admin, "content-type": "application/json" };
+    type Probe = {
+      path: string;
+      method?: string;
+      headers?: Record<string, string>;
+      rawBody?: string | Buffer;
+      body?: unknown;
+      server?: TestServer;
+    };
+    const probes: Probe[] = [
+      { path: "/api/v1/internal/api-keys", method: "POST", headers: json, rawBody: "{ not json" },
+      { path: "/api/v1/internal/api-keys", method: "POST", headers: json, rawBody: "[1, 2, 3]" },
+      { path: "/api/v1/internal/api-keys", method: "POST", headers: json, rawBody: "42" },
+      { path: "/api/v1/internal/api-keys", method: "POST", headers: json, rawBody: '"text"' },
+      { path: "/api/v1/internal/api-keys", method: "POST", headers: json, rawBody: "null" },
+      { path: "/api/v1/internal/api-keys", method: "POST", headers: json, rawBody: "" },
+      {
+        path: "/api/v1/internal/api-keys",
+        method: "POST",
+        headers: { ...admin, "content-type": "text/xml" },
+        rawBody: "<a/>",
+      },
+      {
+        path: "/api/v1/internal/api-keys",
+        method: "POST",
+        headers: { ...admin, "content-type": "multipart/form-data; boundary=x" },
+        rawBody: "--x--",
+      },
+      {
+        path: "/api/v1/internal/api-keys",
+        method: "POST",
+        headers: admin,
+        body: { description: 1, expires_at_millis: "soon" },
+      },
+      {
+        path: "/api/v1/internal/api-keys",
+        method: "POST",
+        headers: admin,
+        body: {
+          description: "x",
+          expires_at_millis: 1,
+          has_publishable_client_key: true,
+          has_secret_server_key: true,
+          has_super_secret_admin_key: true,
+          extra: 1,
+        },
+      },
+      { path: "/api/v1/internal/api-keys/not-a-uuid", headers: admin },
+      {
+        path: "/api/v1/internal/api-keys/not-a-uuid",
+        method: "PATCH",
+        headers: admin,
+        body: { revoked: true },
+      },
+      {
+        path: "/api/v1/internal/api-keys/00000000-0000-4000-8000-000000000000",
+        method: "PATCH",
+        headers: admin,
+        body: { revoked: false },
+      },
+      {
+        path: "/api/v1/internal/config/override/environment",
+        method: "PATCH",
+        headers: admin,
+        body: { config_override_string: "{ invalid json }" },
+      },
+      {
+        path: "/api/v1/internal/config/override/environment",
+        method: "PATCH",
+        headers: admin,
+        body: { config_override_string: "[]" },
+      },
+      {
+        path: "/api/v1/internal/config/override/environment",
+        method: "PATCH",
+        headers: admin,
+        body: { config_override_string: JSON.stringify({ "a.b.c": { "d.e": 1 } }) },
+      },
+      {
+        path: "/api/v1/internal/config/override/nope",
+        method: "PATCH",
+        headers: admin,
+        body: { config_override_string: "{}" },
+      },
+      {
+        path: "/api/v1/internal/projects/current",
+        method: "PATCH",
+        headers: admin,
+        body: { display_name: "x".repeat(100_000), logo_url: 5 },
+      },
+      {
+        path: "/api/v1/internal/projects/current",
+        method: "PATCH",
+        headers: admin,
+        body: deeplyNested(2000),
+      },
+      {
+        path: "/api/v1/internal/projects/current",
+        method: "PATCH",
+        headers: admin,
+        body: { onboarding_status: "bogus\u0000" },
+      },
+      {
+        path: "/api/v1/internal/projects/current",
+        method: "PATCH",
+        headers: json,
+        rawBody: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+      },
+      {
+        path: "/api/v1",
+        headers: { "x-stack-access-type": "client", "x-stack-project-id": "p".repeat(10_000) },
+      },
+      { path: "/api/v1", headers: { "x-stack-access-type": "client", "x-stack-project-id": "ünïcødé" } },
+      { path: "/api/v1/users/%E0%A4%A", headers: admin },
+      {
+        path: "/api/v1/users/00000000-0000-4000-8000-000000000000",
+        method: "PATCH",
+        headers: admin,
+        body: { display_name: ["array"] },
+      },
+      { path: "/api/v1/users?limit=-1&cursor=xyz", headers: admin },
+      { path: "/api/v1/users?limit=abc", headers: admin },
+      {
+        path: "/api/v1/auth/password/sign-in",
+        method: "POST",
+        headers: { "x-stack-access-type": "client", "x-stack-project-id": projectA.projectId },
+        body: { email: { $gt: "" }, password: null },
+      },
+      {
+        path: "/api/v1/auth/oauth/token",
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        rawBody: "grant_type=refresh_token&client_id=&client_secret=",
+      },
+      {
+        path: "/api/v1/internal/api-keys",
+        method: "POST",
+        headers: { ...admin, "content-type": "application/json" },
+        rawBody: JSON.stringify({ description: "x".repeat(5000) }),
+        server: small,
+      },
+    ];
+    for (const probe of probes) {
+      const target = probe.server ?? test;
+      const headers = probe.server ? keyHeaders(projectA.projectId, "admin", projectA.keys) : probe.headers;
+      const res = probe.server
+        ? await api(target.url, probe.path, {
+            method: probe.method,
+            headers: { ...headers, "content-type": "application/json" },
+            rawBody: probe.rawBody,
+          })
+        : await api(target.url, probe.path, {
+            method: probe.method,
+            headers,
+            body: probe.body,
+            rawBody: probe.rawBody,
+          });
+      const label = `${probe.method ?? "GET"} ${probe.path.slice(0, 80)}`;
+      expect(res.status, label).toBeGreaterThanOrEqual(400);
+      expect(res.status, label).toBeLessThan(500);
+      if (res.headers.get("content-type")?.includes("application/json")) {
+        expect(res.body, label).toEqual(
+          expect.objectContaining({ code: expect.any(String), error: expect.any(String) }),
+        );
+        expect(res.headers.get("x-stack-known-error"), label).toBe(res.body.code);
+      } else {
+        expect(res.headers.get("content-type"), label).toContain("text/plain");
+      }
+    }
+  });
+
+  it("reports every unknown property and wrong type at once", async () => {
+    const res = await api(test.url, "/api/v1/internal/api-keys", {
+      method: "POST",
+      headers: keyHeaders(projectA.projectId, "admin", projectA.keys),
+      body: { description: 3, foo: 1, bar: 2 },
+    });
+    expect(res.body.code).toBe("SCHEMA_ERROR");
+    expect(res.body.error).toContain("body contains unknown properties: foo, bar");
+    expect(res.body.error).toContain("body.description must be a `string` type");
+    expect(res.body.error).toContain("body.expires_at_millis must be defined");
+  });
+});
+
+function deeplyNested(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
