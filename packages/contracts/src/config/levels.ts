@@ -19,6 +19,20 @@ function filter(schema: TSchema, level: ConfigLevel, inherited: ConfigLevel): TS
   const fieldLevel =
     ((schema as Record<string, unknown>)[LEVEL_KEYWORD] as ConfigLevel | undefined) ?? inherited;
   const properties = (schema as { properties?: Record<string, TSchema> }).properties;
+  const patterns = (schema as { patternProperties?: Record<string, TSchema> }).patternProperties;
+  if ((schema as { type?: unknown }).type === "object" && patterns && !properties) {
+    // A record: its entries may hold fields of other levels (an OAuth provider's secret), so filter
+    // the entry schema too.
+    if (!allowedAt[level].has(fieldLevel) && fieldLevel !== "branch") return null;
+    const filteredEntries: Record<string, TSchema> = {};
+    for (const [pattern, entry] of Object.entries(patterns)) {
+      const filtered = filter(entry, level, fieldLevel);
+      if (filtered) filteredEntries[pattern] = filtered;
+    }
+    return Object.keys(filteredEntries).length > 0
+      ? ({ ...schema, patternProperties: filteredEntries } as TSchema)
+      : null;
+  }
   if ((schema as { type?: unknown }).type !== "object" || !properties) {
     return allowedAt[level].has(fieldLevel) ? schema : null;
   }
