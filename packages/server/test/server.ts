@@ -96,3 +96,61 @@ export function keyHeaders(projectId: string, type: AccessType, keys: KeySetCrea
     headers["x-stack-super-secret-admin-key"] = keys.super_secret_admin_key;
   return headers;
 }
+
+/** Client access to a project (no key: new projects do not require one), optionally signed in. */
+export function clientHeaders(
+  project: TestProject,
+  accessToken?: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    "x-stack-project-id": project.projectId,
+    "x-stack-access-type": "client",
+    ...(accessToken ? { "x-stack-access-token": accessToken } : {}),
+    ...extra,
+  };
+}
+
+export const serverHeaders = (project: TestProject) => keyHeaders(project.projectId, "server", project.keys);
+export const adminHeaders = (project: TestProject) => keyHeaders(project.projectId, "admin", project.keys);
+
+let emailCounter = 0;
+export const uniqueEmail = (prefix = "user") => `${prefix}-${++emailCounter}-${Date.now()}@example.com`;
+
+export interface SignedUpUser {
+  email: string;
+  password: string;
+  access_token: string;
+  refresh_token: string;
+  user_id: string;
+}
+
+/** Signs a new user up with a password through the API and returns its tokens. */
+export async function signUpWithPassword(
+  test: TestServer,
+  project: TestProject,
+  email = uniqueEmail(),
+  password = "correct horse battery",
+): Promise<SignedUpUser> {
+  const res = await api(test.url, "/api/v1/auth/password/sign-up", {
+    method: "POST",
+    headers: clientHeaders(project),
+    body: { email, password },
+  });
+  if (res.status !== 200) throw new Error(`sign-up failed: ${res.status} ${res.text}`);
+  return { email, password, ...res.body };
+}
+
+/** Merges keys into the project's environment-level config override. */
+export async function patchEnvironmentConfig(
+  test: TestServer,
+  project: TestProject,
+  override: Record<string, unknown>,
+): Promise<void> {
+  const res = await api(test.url, "/api/v1/internal/config/override/environment", {
+    method: "PATCH",
+    headers: adminHeaders(project),
+    body: { config_override_string: JSON.stringify(override) },
+  });
+  if (res.status !== 200) throw new Error(`config patch failed: ${res.status} ${res.text}`);
+}

@@ -3,18 +3,36 @@ import { KnownError } from "../errors/index.ts";
 import type { UserRecord } from "../features/users/records.ts";
 import type { RequestAuth } from "./authenticate.ts";
 
+/** A `SCHEMA_ERROR` in the same words the schema validator uses. */
+export function schemaError(raw: FastifyRequest, violations: string[]): KnownError {
+  return new KnownError(
+    "SCHEMA_ERROR",
+    `Request validation failed on ${raw.method} ${raw.url}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
+  );
+}
+
 /**
  * Routes whose schema requires a signed-in user answer a schema error naming `auth.user`, as the
  * contract does for password update/set.
  */
 export function requireUserSchema(auth: RequestAuth, raw: FastifyRequest): UserRecord {
-  if (!auth.user) {
-    throw new KnownError(
-      "SCHEMA_ERROR",
-      `Request validation failed on ${raw.method} ${raw.url}:\n  - auth.user must be defined`,
-    );
-  }
+  if (!auth.user) throw schemaError(raw, ["auth.user must be defined"]);
   return auth.user;
+}
+
+/**
+ * Clients may not send server-only body fields: to them those fields do not exist, so they are
+ * reported as unknown properties, exactly as a client-only schema would.
+ */
+export function rejectServerOnlyFields(
+  auth: RequestAuth,
+  raw: FastifyRequest,
+  body: object,
+  serverOnly: readonly string[],
+): void {
+  if (auth.type !== "client") return;
+  const sent = serverOnly.filter((field) => (body as Record<string, unknown>)[field] !== undefined);
+  if (sent.length > 0) throw schemaError(raw, [`body contains unknown properties: ${sent.join(", ")}`]);
 }
 
 /** Resolves a `user_id` that may be `me`. */
@@ -23,6 +41,11 @@ export function resolveUserId(auth: RequestAuth, userId: string): string {
   if (!auth.user) throw new KnownError("CANNOT_GET_OWN_USER_WITHOUT_USER");
   return auth.user.id;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids that come from `me` or a free-form path segment are checked before they reach a uuid column. */
+export const isUuid = (value: string) => UUID.test(value);
 
 export const tenancyContext = (auth: RequestAuth) => ({
   tenancyId: auth.tenancy.id,

@@ -3,13 +3,12 @@ import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { resolveUserId } from "../../http/requirements.ts";
+import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { hasTeamPermission } from "../teams/permissions.ts";
 import { type ApiKeyType, digestApiKey, generateApiKey } from "./format.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface ApiKeyRow {
   id: string;
@@ -71,7 +70,7 @@ function routesForKeyType(type: ApiKeyType) {
     if (type === "user") {
       if (ownerId !== auth.user.id) throw new StatusError(403, "Client can only manage their own api keys");
     } else if (
-      !UUID.test(ownerId) ||
+      !isUuid(ownerId) ||
       !(await hasTeamPermission(app.database.db, auth.tenancy, ownerId, auth.user.id, "$manage_api_keys"))
     ) {
       // Hide the team's existence from users who may not manage its keys.
@@ -87,8 +86,7 @@ function routesForKeyType(type: ApiKeyType) {
     );
 
   const find = async (app: AppContext, auth: RequestAuth, id: string, ownerId: string | undefined) => {
-    if (!UUID.test(id) || (ownerId !== undefined && !UUID.test(ownerId)))
-      throw new KnownError("API_KEY_NOT_FOUND");
+    if (!isUuid(id) || (ownerId !== undefined && !isUuid(ownerId))) throw new KnownError("API_KEY_NOT_FOUND");
     let query = app.database.db
       .selectFrom("api_keys")
       .select(columns)
@@ -137,7 +135,7 @@ function routesForKeyType(type: ApiKeyType) {
           is_public?: boolean;
         } & Record<string, string>;
         const ownerId = await authorize(app, auth, input[ownerField]!);
-        if (!UUID.test(ownerId))
+        if (!isUuid(ownerId))
           throw new KnownError(type === "user" ? "USER_NOT_FOUND" : "TEAM_NOT_FOUND", ownerId);
         const id = randomUUID();
         const isPublic = input.is_public ?? false;
@@ -175,7 +173,7 @@ function routesForKeyType(type: ApiKeyType) {
         assertEnabled(auth);
         const owner = requireOwnerParam((query as Record<string, string | undefined>)[ownerField], raw);
         const ownerId = await authorize(app, auth, owner);
-        if (!UUID.test(ownerId)) return json({ items: [], is_paginated: false });
+        if (!isUuid(ownerId)) return json({ items: [], is_paginated: false });
         const rows = await app.database.db
           .selectFrom("api_keys")
           .select(columns)

@@ -1,7 +1,7 @@
 import Type from "typebox";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
-import { resolveUserId } from "../../http/requirements.ts";
+import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { selectUser } from "../users/records.ts";
 import { createUser } from "../users/service.ts";
@@ -153,7 +153,3 @@ export const sessionRoutes = [
     },
   }),
 ];
-
-function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
-}

@@ -2,7 +2,7 @@ import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { resolveUserId } from "../../http/requirements.ts";
+import { isUuid, rejectServerOnlyFields, requireUserSchema, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { isTrustedUrl } from "../auth/trusted-urls.ts";
 import { selectUser } from "../users/records.ts";
@@ -12,7 +12,6 @@ import { sendContactVerification } from "./verification.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["Contact channels"];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const channelParams = Type.Object(
   { user_id: Type.String(), contact_channel_id: Type.String({ format: "uuid" }) },
   { additionalProperties: false },
@@ -56,7 +55,7 @@ const channelColumns = [
 ] as const;
 
 async function findChannel(app: AppContext, auth: RequestAuth, userId: string, channelId: string) {
-  if (!UUID.test(userId)) return undefined;
+  if (!isUuid(userId)) return undefined;
   return app.database.db
     .selectFrom("contact_channels")
     .select(channelColumns)
@@ -67,7 +66,7 @@ async function findChannel(app: AppContext, auth: RequestAuth, userId: string, c
 }
 
 async function assertUserExists(app: AppContext, auth: RequestAuth, userId: string): Promise<void> {
-  if (!UUID.test(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId))) {
+  if (!isUuid(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId))) {
     throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
   }
 }
@@ -114,7 +113,7 @@ export const contactChannelRoutes = [
         query.user_id,
         () => new StatusError(403, "Client can only list their own contact channels."),
       );
-      const rows = UUID.test(userId)
+      const rows = isUuid(userId)
         ? await app.database.db
             .selectFrom("contact_channels")
             .select(channelColumns)
@@ -148,12 +147,7 @@ export const contactChannelRoutes = [
       ),
     },
     handler: async ({ auth, body, app, raw }) => {
-      if (auth.type === "client" && body.is_verified !== undefined) {
-        throw new KnownError(
-          "SCHEMA_ERROR",
-          `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: is_verified`,
-        );
-      }
+      rejectServerOnlyFields(auth, raw, body, ["is_verified"]);
       const userId = ownUser(
         auth,
         body.user_id,
@@ -259,18 +253,13 @@ export const contactChannelRoutes = [
       ),
     },
     handler: async ({ auth, body, app, raw }) => {
-      if (!auth.user) {
-        throw new KnownError(
-          "SCHEMA_ERROR",
-          `Request validation failed on ${raw.method} ${raw.url}:\n  - auth.user must be defined`,
-        );
-      }
-      const primary = auth.user.channels.find((c) => c.is_primary)?.value ?? null;
+      const user = requireUserSchema(auth, raw);
+      const primary = user.channels.find((c) => c.is_primary)?.value ?? null;
       if (normalizeEmail(body.email) !== primary)
         throw new KnownError("EMAIL_IS_NOT_PRIMARY_EMAIL", body.email, primary);
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
-      await sendContactVerification(app, auth, auth.user.id, null, body.callback_url);
+      await sendContactVerification(app, auth, user.id, null, body.callback_url);
       return success();
     },
   }),
@@ -312,12 +301,7 @@ export const contactChannelRoutes = [
       ),
     },
     handler: async ({ auth, params, body, app, raw }) => {
-      if (auth.type === "client" && body.is_verified !== undefined) {
-        throw new KnownError(
-          "SCHEMA_ERROR",
-          `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: is_verified`,
-        );
-      }
+      rejectServerOnlyFields(auth, raw, body, ["is_verified"]);
       const userId = ownUser(
         auth,
         params.user_id,

@@ -2,12 +2,11 @@ import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { resolveUserId } from "../../http/requirements.ts";
+import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { expandPermissions, permissionExists } from "./permissions.ts";
 
 const tags = ["Permissions"];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const booleanString = Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")]));
 
 function clientSelf(auth: RequestAuth, userId: string | undefined): void {
@@ -41,7 +40,7 @@ function items<T extends { permission_id: string }>(
 }
 
 async function assertTeamMember(app: AppContext, auth: RequestAuth, teamId: string, userId: string) {
-  const member = UUID.test(userId)
+  const member = isUuid(userId)
     ? await app.database.db
         .selectFrom("team_members")
         .select("user_id")
@@ -74,7 +73,7 @@ export const permissionRoutes = [
     handler: async ({ auth, query, app }) => {
       const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
       clientSelf(auth, userId);
-      if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
       let rows = app.database.db
         .selectFrom("team_member_permissions")
         .select(["team_id", "user_id", "permission_id"])
@@ -171,7 +170,7 @@ export const permissionRoutes = [
     handler: async ({ auth, query, app }) => {
       const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
       clientSelf(auth, userId);
-      if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
       let rows = app.database.db
         .selectFrom("user_permissions")
         .select(["user_id", "permission_id"])
@@ -207,7 +206,7 @@ export const permissionRoutes = [
       if (!permissionExists(auth.tenancy.config, params.permission_id, "project")) {
         throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
       }
-      if (!UUID.test(userId)) throw new KnownError("USER_NOT_FOUND");
+      if (!isUuid(userId)) throw new KnownError("USER_NOT_FOUND");
       await app.database.db
         .insertInto("user_permissions")
         .values({ tenancy_id: auth.tenancy.id, user_id: userId, permission_id: params.permission_id })
@@ -234,7 +233,7 @@ export const permissionRoutes = [
     },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      const deleted = UUID.test(userId)
+      const deleted = isUuid(userId)
         ? await app.database.db
             .deleteFrom("user_permissions")
             .where("tenancy_id", "=", auth.tenancy.id)

@@ -2,7 +2,7 @@ import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { resolveUserId, tenancyContext } from "../../http/requirements.ts";
+import { isUuid, rejectServerOnlyFields, resolveUserId, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import type { TeamRecord } from "../users/records.ts";
 import { selectUser } from "../users/records.ts";
@@ -14,7 +14,6 @@ import { teamView } from "./views.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["Teams"];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const teamParams = Type.Object({ team_id: Type.String({ format: "uuid" }) }, { additionalProperties: false });
 const memberParams = Type.Object(
   { team_id: Type.String({ format: "uuid" }), user_id: Type.String() },
@@ -98,7 +97,7 @@ export const teamRoutes = [
       if (auth.type === "client" && (userId === undefined || userId !== auth.user?.id)) {
         throw new StatusError(403, "Client can only list teams of their own user (user_id=me).");
       }
-      if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
       let teams = app.database.db
         .selectFrom("teams as t")
         .select(teamColumns.map((c) => `t.${c}` as const))
@@ -151,15 +150,7 @@ export const teamRoutes = [
       let creatorId =
         body.creator_user_id !== undefined ? resolveUserId(auth, body.creator_user_id) : undefined;
       if (auth.type === "client") {
-        const serverOnly = (["client_read_only_metadata", "server_metadata"] as const).filter(
-          (k) => body[k] !== undefined,
-        );
-        if (serverOnly.length > 0) {
-          throw new KnownError(
-            "SCHEMA_ERROR",
-            `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: ${serverOnly.join(", ")}`,
-          );
-        }
+        rejectServerOnlyFields(auth, raw, body, ["client_read_only_metadata", "server_metadata"]);
         const user = clientUser(auth);
         if (!auth.tenancy.config.teams.allowClientTeamCreation) {
           throw new StatusError(403, "Client team creation is disabled for this project");
@@ -174,7 +165,7 @@ export const teamRoutes = [
       }
       if (
         creatorId !== undefined &&
-        (!UUID.test(creatorId) || !(await selectUser(app.database.db, auth.tenancy.id, creatorId)))
+        (!isUuid(creatorId) || !(await selectUser(app.database.db, auth.tenancy.id, creatorId)))
       ) {
         throw new KnownError("USER_NOT_FOUND");
       }
@@ -277,7 +268,7 @@ export const teamRoutes = [
     schemas: { params: memberParams, body: Type.Object({}, { additionalProperties: false }) },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (!UUID.test(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId)))
+      if (!isUuid(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId)))
         throw new KnownError("USER_NOT_FOUND");
       await findTeam(app, auth, params.team_id);
       await app.database.db
@@ -298,7 +289,7 @@ export const teamRoutes = [
       if (auth.type === "client" && userId !== clientUser(auth).id) {
         await requireTeamPermission(app, auth, params.team_id, "$remove_members");
       }
-      const deleted = UUID.test(userId)
+      const deleted = isUuid(userId)
         ? await app.database.db
             .deleteFrom("team_members")
             .where("tenancy_id", "=", auth.tenancy.id)
@@ -368,7 +359,7 @@ function memberProfileRoutes() {
           if (!query.team_id) throw new StatusError(400, "team_id is required for access type client");
           await checkClientRead(app, auth, query.team_id, userId);
         }
-        if (userId !== undefined && !UUID.test(userId)) return json({ items: [], is_paginated: false });
+        if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
         let rows = profiles(app, auth);
         if (query.team_id) rows = rows.where("team_id", "=", query.team_id);
         if (userId !== undefined) rows = rows.where("user_id", "=", userId);
@@ -386,7 +377,7 @@ function memberProfileRoutes() {
       handler: async ({ auth, params, app }) => {
         const userId = resolveUserId(auth, params.user_id);
         await checkClientRead(app, auth, params.team_id, userId);
-        const row = UUID.test(userId)
+        const row = isUuid(userId)
           ? await profiles(app, auth)
               .where("team_id", "=", params.team_id)
               .where("user_id", "=", userId)
@@ -422,7 +413,7 @@ function memberProfileRoutes() {
           ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
           ...(body.profile_image_url !== undefined ? { profile_image_url: body.profile_image_url } : {}),
         };
-        const updated = UUID.test(userId)
+        const updated = isUuid(userId)
           ? await app.database.db
               .updateTable("team_members")
               // An empty update still has to find the row: set the team id to itself.

@@ -1,12 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mailbox } from "../../../test/mailbox.ts";
 import {
+  adminHeaders,
   api,
+  clientHeaders,
   createTestProject,
-  keyHeaders,
+  patchEnvironmentConfig,
+  serverHeaders,
+  signUpWithPassword,
   startTestServer,
   type TestProject,
   type TestServer,
+  uniqueEmail,
 } from "../../../test/server.ts";
 
 let test: TestServer;
@@ -25,35 +30,15 @@ afterAll(async () => {
   await mailbox?.close();
 });
 
-const client = (token?: string, p = project) => ({
-  "x-stack-project-id": p.projectId,
-  "x-stack-access-type": "client",
-  ...(token ? { "x-stack-access-token": token } : {}),
-});
-const server = (p = project) => keyHeaders(p.projectId, "server", p.keys);
-const admin = (p = project) => keyHeaders(p.projectId, "admin", p.keys);
-let n = 0;
-const freshEmail = () => `t${++n}-${Date.now()}@example.com`;
+const client = (token?: string, p = project) => clientHeaders(p, token);
+const server = (p = project) => serverHeaders(p);
+const admin = (p = project) => adminHeaders(p);
+const freshEmail = () => uniqueEmail();
 
-async function signUp(p = project) {
-  const email = freshEmail();
-  const res = await api(test.url, "/api/v1/auth/password/sign-up", {
-    method: "POST",
-    headers: client(undefined, p),
-    body: { email, password: "correct horse battery" },
-  });
-  expect(res.status).toBe(200);
-  return { email, ...(res.body as { access_token: string; refresh_token: string; user_id: string }) };
-}
+const signUp = (p = project) => signUpWithPassword(test, p);
 
-async function setConfig(override: Record<string, unknown>, p = project) {
-  const res = await api(test.url, "/api/v1/internal/config/override/environment", {
-    method: "PATCH",
-    headers: admin(p),
-    body: { config_override_string: JSON.stringify(override) },
-  });
-  expect(res.status).toBe(200);
-}
+const setConfig = (override: Record<string, unknown>, p = project) =>
+  patchEnvironmentConfig(test, p, override);
 
 describe("contact channels and verification (scenarios 20, 21)", () => {
   it("adds, lists and deletes channels with the client rules", async () => {

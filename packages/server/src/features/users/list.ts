@@ -1,11 +1,10 @@
 import type { RenderedConfig } from "@latchkey/contracts";
 import { sql } from "kysely";
 import { StatusError } from "../../errors/index.ts";
+import { isUuid } from "../../http/requirements.ts";
 import type { Db, UserRecord } from "./records.ts";
 import { selectUsers } from "./records.ts";
 import type { UserListQuery } from "./schemas.ts";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * One page of users, ordered by (signed_up_at, id) — keyset pagination, so any page costs the same
@@ -42,7 +41,7 @@ export async function listUsers(
     const text = query.query.trim();
     const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     conditions.push(
-      UUID.test(text)
+      isUuid(text)
         ? sql`u.id = ${text.toLowerCase()}`
         : sql`(u.display_name ILIKE ${pattern} OR EXISTS (SELECT 1 FROM contact_channels c
               WHERE c.tenancy_id = u.tenancy_id AND c.user_id = u.id AND c.value ILIKE ${pattern}))`,

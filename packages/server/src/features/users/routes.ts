@@ -1,7 +1,7 @@
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { tenancyContext } from "../../http/requirements.ts";
+import { rejectServerOnlyFields, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { listUsers } from "./list.ts";
 import { selectUser } from "./records.ts";
@@ -105,15 +105,12 @@ export const userRoutes = [
     schemas: { body: serverUserUpdate },
     handler: async ({ auth, body, app, raw }) => {
       const user = currentUser(auth);
-      if (auth.type === "client") {
-        const unknown = Object.keys(body ?? {}).filter((key) => !(key in clientUserUpdate.properties));
-        if (unknown.length > 0) {
-          throw new KnownError(
-            "SCHEMA_ERROR",
-            `Request validation failed on ${raw.method} ${raw.url}:\n  - body contains unknown properties: ${unknown.join(", ")}`,
-          );
-        }
-      }
+      rejectServerOnlyFields(
+        auth,
+        raw,
+        body,
+        Object.keys(body).filter((key) => !(key in clientUserUpdate.properties)),
+      );
       return applyUpdate(app, auth, user.id, body);
     },
   }),

@@ -2,11 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mailbox } from "../../../test/mailbox.ts";
 import {
   api,
+  clientHeaders,
   createTestProject,
-  keyHeaders,
+  patchEnvironmentConfig,
+  serverHeaders,
+  signUpWithPassword,
   startTestServer,
   type TestProject,
   type TestServer,
+  uniqueEmail,
 } from "../../../test/server.ts";
 
 let test: TestServer;
@@ -25,38 +29,14 @@ afterAll(async () => {
   await mailbox?.close();
 });
 
-const client = (token?: string, p = project) => ({
-  "x-stack-project-id": p.projectId,
-  "x-stack-access-type": "client",
-  ...(token ? { "x-stack-access-token": token } : {}),
-});
-const server = (p = project) => keyHeaders(p.projectId, "server", p.keys);
-const admin = (p = project) => keyHeaders(p.projectId, "admin", p.keys);
-let n = 0;
-const freshEmail = () => `u${++n}-${Date.now()}@example.com`;
+const client = (token?: string, p = project) => clientHeaders(p, token);
+const server = (p = project) => serverHeaders(p);
+const freshEmail = () => uniqueEmail();
 
-async function signUp(email = freshEmail(), password = "correct horse battery") {
-  const res = await api(test.url, "/api/v1/auth/password/sign-up", {
-    method: "POST",
-    headers: client(),
-    body: { email, password },
-  });
-  expect(res.status).toBe(200);
-  return {
-    email,
-    password,
-    ...(res.body as { access_token: string; refresh_token: string; user_id: string }),
-  };
-}
+const signUp = (email?: string) => signUpWithPassword(test, project, email);
 
-async function setConfig(override: Record<string, unknown>, p = project) {
-  const res = await api(test.url, "/api/v1/internal/config/override/environment", {
-    method: "PATCH",
-    headers: admin(p),
-    body: { config_override_string: JSON.stringify(override) },
-  });
-  expect(res.status).toBe(200);
-}
+const setConfig = (override: Record<string, unknown>, p = project) =>
+  patchEnvironmentConfig(test, p, override);
 
 describe("password changes and resets (scenario 14)", () => {
   it("updates the password, keeping only the current session", async () => {
