@@ -434,3 +434,91 @@ describe("anonymous users (scenario 19)", () => {
     }
   });
 });
+
+describe("more sign-in rules and isolation", () => {
+  it("refuses password auth when the project turned it off", async () => {
+    const admin = keyHeaders(other.projectId, "admin", other.keys);
+    await api(test.url, "/api/v1/internal/config/override/environment", {
+      method: "PATCH",
+      headers: admin,
+      body: { config_override_string: JSON.stringify({ "auth.password.allowSignIn": false }) },
+    });
+    const signUpOff = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: client(other),
+      body: { email: freshEmail(), password: "long enough pw" },
+    });
+    expect(signUpOff.body.code).toBe("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+    const signInOff = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(other),
+      body: { email: freshEmail(), password: "long enough pw" },
+    });
+    expect(signInOff.body.code).toBe("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+    await api(test.url, "/api/v1/internal/config/override/environment", {
+      method: "PATCH",
+      headers: admin,
+      body: { config_override_string: JSON.stringify({ "auth.password.allowSignIn": true }) },
+    });
+  });
+
+  it("asks users with TOTP for their second factor", async () => {
+    const email = freshEmail();
+    await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: {
+        primary_email: email,
+        primary_email_auth_enabled: true,
+        password: "totp user password",
+        totp_secret_base64: "c2VjcmV0c2VjcmV0",
+      },
+    });
+    const res = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email, password: "totp user password" },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+    expect(res.body.details.attempt_code).toHaveLength(45);
+  });
+
+  it("keeps sessions and contact channels inside their project", async () => {
+    const a = await signUp();
+    const inOther = await api(test.url, `/api/v1/auth/sessions?user_id=${a.user_id}`, {
+      headers: server(other),
+    });
+    expect(inOther.body.items).toEqual([]);
+    const sessionId = decodeJwt(a.access_token).refresh_token_id as string;
+    const deleteFromOther = await api(test.url, `/api/v1/auth/sessions/${sessionId}`, {
+      method: "DELETE",
+      headers: server(other),
+    });
+    expect(deleteFromOther.status).toBe(404);
+    const refresh = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: client(other, { "x-stack-refresh-token": a.refresh_token }),
+    });
+    expect(refresh.body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    const channels = await api(test.url, `/api/v1/contact-channels?user_id=${a.user_id}`, {
+      headers: server(other),
+    });
+    expect(channels.body.items).toEqual([]);
+    const mine = await api(test.url, `/api/v1/contact-channels?user_id=${a.user_id}`, { headers: server() });
+    const channelId = mine.body.items[0].id;
+    const crossRead = await api(test.url, `/api/v1/contact-channels/${a.user_id}/${channelId}`, {
+      headers: server(other),
+    });
+    expect(crossRead.status).toBe(404);
+    const crossDelete = await api(test.url, `/api/v1/contact-channels/${a.user_id}/${channelId}`, {
+      method: "DELETE",
+      headers: server(other),
+    });
+    expect(crossDelete.status).toBe(400);
+    expect(
+      (await api(test.url, `/api/v1/contact-channels?user_id=${a.user_id}`, { headers: server() })).body
+        .items,
+    ).toHaveLength(1);
+  });
+});
