@@ -109,6 +109,23 @@ function routesForKeyType(type: ApiKeyType) {
     return owner;
   };
 
+  /**
+   * The owner to look a key up under: the query's (team keys always name their team), else for
+   * clients their own user; server and admin access may look up any key.
+   */
+  const ownerForLookup = async (
+    app: AppContext,
+    auth: RequestAuth,
+    raw: { method: string; url: string },
+    query: Record<string, string | undefined>,
+  ): Promise<string | undefined> => {
+    const owner = type === "team" ? requireOwnerParam(query[ownerField], raw) : query[ownerField];
+    if (owner !== undefined) return authorize(app, auth, owner);
+    if (auth.type !== "client") return undefined;
+    if (!auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
+    return auth.user.id;
+  };
+
   return [
     defineRoute({
       method: "POST",
@@ -200,15 +217,7 @@ function routesForKeyType(type: ApiKeyType) {
       },
       handler: async ({ auth, params, query, app, raw }) => {
         assertEnabled(auth);
-        let owner = (query as Record<string, string | undefined>)[ownerField];
-        if (type === "team") owner = requireOwnerParam(owner, raw);
-        const ownerId =
-          owner !== undefined
-            ? await authorize(app, auth, owner)
-            : auth.type === "client"
-              ? auth.user?.id
-              : undefined;
-        if (auth.type === "client" && !ownerId) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
+        const ownerId = await ownerForLookup(app, auth, raw, query as Record<string, string | undefined>);
         const row = await find(app, auth, params.api_key_id, ownerId);
         return json(view(type, row, { last_four: row.last_four }));
       },
@@ -229,15 +238,7 @@ function routesForKeyType(type: ApiKeyType) {
       },
       handler: async ({ auth, params, query, body, app, raw }) => {
         assertEnabled(auth);
-        let owner = (query as Record<string, string | undefined>)[ownerField];
-        if (type === "team") owner = requireOwnerParam(owner, raw);
-        const ownerId =
-          owner !== undefined
-            ? await authorize(app, auth, owner)
-            : auth.type === "client"
-              ? auth.user?.id
-              : undefined;
-        if (auth.type === "client" && !ownerId) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
+        const ownerId = await ownerForLookup(app, auth, raw, query as Record<string, string | undefined>);
         const existing = await find(app, auth, params.api_key_id, ownerId);
         const row = await app.database.db
           .updateTable("api_keys")

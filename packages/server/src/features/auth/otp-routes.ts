@@ -8,13 +8,13 @@ import { defineRoute, json } from "../../http/route.ts";
 import { sendEmail } from "../emails/outbox.ts";
 import { createUser, normalizeEmail } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
+import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { signIn } from "./issue.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["One-time codes"];
 const OTP_LENGTH = 6;
-const code = Type.String({ minLength: 45, maxLength: 45 });
 const nonceDigest = (nonce: string) => createHash("sha256").update(nonce.toLowerCase()).digest("hex");
 
 function assertOtpEnabled(auth: RequestAuth): void {
@@ -83,7 +83,7 @@ export const otpRoutes = [
     summary: "Sign in (or up) with an e-mailed code",
     tags,
     access: anyAccess,
-    schemas: { body: Type.Object({ code }, { additionalProperties: false }) },
+    schemas: { body: codeBody },
     handler: async ({ auth, body, app, raw }) => {
       assertOtpEnabled(auth);
       const result = await app.database.db.transaction().execute(async (trx) => {
@@ -131,21 +131,10 @@ export const otpRoutes = [
       return json(result);
     },
   }),
-  defineRoute({
-    method: "POST",
-    path: "/auth/otp/sign-in/check-code",
-    summary: "Check a sign-in code without using it",
+  checkCodeRoute(
+    "/auth/otp/sign-in/check-code",
+    "otp_sign_in",
+    "Check a sign-in code without using it",
     tags,
-    access: anyAccess,
-    schemas: { body: Type.Object({ code }, { additionalProperties: false }) },
-    handler: async ({ auth, body, app }) => {
-      await checkCode(app.database.db, {
-        tenancyId: auth.tenancy.id,
-        purpose: "otp_sign_in",
-        code: body.code,
-        consume: false,
-      });
-      return json({ is_code_valid: true });
-    },
-  }),
+  ),
 ];

@@ -9,6 +9,7 @@ import { sendEmail } from "../emails/outbox.ts";
 import { selectUser } from "../users/records.ts";
 import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
+import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { rateLimit } from "./rate-limit.ts";
@@ -22,7 +23,6 @@ const tokenPair = Type.Object({
   refresh_token: Type.String(),
   user_id: Type.String(),
 });
-const code = Type.String({ minLength: 45, maxLength: 45 });
 
 export const passwordRoutes = [
   defineRoute({
@@ -272,7 +272,10 @@ export const passwordRoutes = [
     tags,
     access: anyAccess,
     schemas: {
-      body: Type.Object({ code, password: Type.String({ maxLength: 70 }) }, { additionalProperties: false }),
+      body: Type.Object(
+        { ...codeBody.properties, password: Type.String({ maxLength: 70 }) },
+        { additionalProperties: false },
+      ),
     },
     handler: async ({ auth, body, app }) => {
       assertPasswordRules(body.password);
@@ -309,21 +312,10 @@ export const passwordRoutes = [
       return success();
     },
   }),
-  defineRoute({
-    method: "POST",
-    path: "/auth/password/reset/check-code",
-    summary: "Check a password reset code without using it",
+  checkCodeRoute(
+    "/auth/password/reset/check-code",
+    "password_reset",
+    "Check a password reset code without using it",
     tags,
-    access: anyAccess,
-    schemas: { body: Type.Object({ code }, { additionalProperties: false }) },
-    handler: async ({ auth, body, app }) => {
-      await checkCode(app.database.db, {
-        tenancyId: auth.tenancy.id,
-        purpose: "password_reset",
-        code: body.code,
-        consume: false,
-      });
-      return json({ is_code_valid: true });
-    },
-  }),
+  ),
 ];

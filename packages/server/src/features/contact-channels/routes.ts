@@ -8,6 +8,7 @@ import { isTrustedUrl } from "../auth/trusted-urls.ts";
 import { selectUser } from "../users/records.ts";
 import { insertChannel, normalizeEmail, rethrowEmailConflict } from "../users/service.ts";
 import { checkCode } from "../verification-codes/codes.ts";
+import { checkCodeRoute } from "../verification-codes/routes.ts";
 import { sendContactVerification } from "./verification.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
@@ -38,9 +39,11 @@ const view = (row: ChannelRow) => ({
 });
 
 /** Clients act on their own user only; `me` works for everyone with a user. */
-function ownUser(auth: RequestAuth, userId: string, forbidden: () => Error): string {
+function ownUser(auth: RequestAuth, userId: string, action: "list" | "read" | "manage"): string {
   const resolved = resolveUserId(auth, userId);
-  if (auth.type === "client" && resolved !== auth.user?.id) throw forbidden();
+  if (auth.type === "client" && resolved !== auth.user?.id) {
+    throw new StatusError(403, `Client can only ${action} their own contact channels.`);
+  }
   return resolved;
 }
 
@@ -63,6 +66,18 @@ async function findChannel(app: AppContext, auth: RequestAuth, userId: string, c
     .where("user_id", "=", userId)
     .where("id", "=", channelId)
     .executeTakeFirst();
+}
+
+async function requireChannel(
+  app: AppContext,
+  auth: RequestAuth,
+  userId: string,
+  channelId: string,
+  missingStatus: number,
+) {
+  const channel = await findChannel(app, auth, userId, channelId);
+  if (!channel) throw new StatusError(missingStatus, "Contact channel not found");
+  return channel;
 }
 
 async function assertUserExists(app: AppContext, auth: RequestAuth, userId: string): Promise<void> {
@@ -108,11 +123,7 @@ export const contactChannelRoutes = [
     access: anyAccess,
     schemas: { query: Type.Object({ user_id: Type.String() }, { additionalProperties: false }) },
     handler: async ({ auth, query, app }) => {
-      const userId = ownUser(
-        auth,
-        query.user_id,
-        () => new StatusError(403, "Client can only list their own contact channels."),
-      );
+      const userId = ownUser(auth, query.user_id, "list");
       const rows = isUuid(userId)
         ? await app.database.db
             .selectFrom("contact_channels")
@@ -148,11 +159,7 @@ export const contactChannelRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       rejectServerOnlyFields(auth, raw, body, ["is_verified"]);
-      const userId = ownUser(
-        auth,
-        body.user_id,
-        () => new StatusError(403, "Client can only manage their own contact channels."),
-      );
+      const userId = ownUser(auth, body.user_id, "manage");
       await assertUserExists(app, auth, userId);
       const value = normalizeEmail(body.value);
       const id = await app.database.db.transaction().execute(async (trx) => {
@@ -218,28 +225,12 @@ export const contactChannelRoutes = [
       return success();
     },
   }),
-  defineRoute({
-    method: "POST",
-    path: "/contact-channels/verify/check-code",
-    summary: "Check a verification code without using it",
+  checkCodeRoute(
+    "/contact-channels/verify/check-code",
+    "contact_channel_verification",
+    "Check a verification code without using it",
     tags,
-    access: anyAccess,
-    schemas: {
-      body: Type.Object(
-        { code: Type.String({ minLength: 45, maxLength: 45 }) },
-        { additionalProperties: false },
-      ),
-    },
-    handler: async ({ auth, body, app }) => {
-      await checkCode(app.database.db, {
-        tenancyId: auth.tenancy.id,
-        purpose: "contact_channel_verification",
-        code: body.code,
-        consume: false,
-      });
-      return json({ is_code_valid: true });
-    },
-  }),
+  ),
   defineRoute({
     method: "POST",
     path: "/contact-channels/send-verification-code",
@@ -271,13 +262,8 @@ export const contactChannelRoutes = [
     access: anyAccess,
     schemas: { params: channelParams },
     handler: async ({ auth, params, app }) => {
-      const userId = ownUser(
-        auth,
-        params.user_id,
-        () => new StatusError(403, "Client can only read their own contact channels."),
-      );
-      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
-      if (!channel) throw new StatusError(404, "Contact channel not found");
+      const userId = ownUser(auth, params.user_id, "read");
+      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 404);
       return json(view(channel));
     },
   }),
@@ -302,13 +288,8 @@ export const contactChannelRoutes = [
     },
     handler: async ({ auth, params, body, app, raw }) => {
       rejectServerOnlyFields(auth, raw, body, ["is_verified"]);
-      const userId = ownUser(
-        auth,
-        params.user_id,
-        () => new StatusError(403, "Client can only manage their own contact channels."),
-      );
-      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
-      if (!channel) throw new StatusError(404, "Contact channel not found");
+      const userId = ownUser(auth, params.user_id, "manage");
+      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 404);
       const value = body.value !== undefined ? normalizeEmail(body.value) : undefined;
       await app.database.db.transaction().execute(async (trx) => {
         if (body.is_primary) await demotePrimary(trx, auth.tenancy.id, userId, channel.id);
@@ -344,13 +325,9 @@ export const contactChannelRoutes = [
     access: anyAccess,
     schemas: { params: channelParams },
     handler: async ({ auth, params, app }) => {
-      const userId = ownUser(
-        auth,
-        params.user_id,
-        () => new StatusError(403, "Client can only manage their own contact channels."),
-      );
-      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
-      if (!channel) throw new StatusError(400, "Contact channel not found");
+      const userId = ownUser(auth, params.user_id, "manage");
+      // Upstream answers a missing channel on delete with 400, elsewhere with 404.
+      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 400);
       await app.database.db
         .deleteFrom("contact_channels")
         .where("tenancy_id", "=", auth.tenancy.id)
@@ -371,16 +348,11 @@ export const contactChannelRoutes = [
       body: Type.Object({ callback_url: Type.String() }, { additionalProperties: false }),
     },
     handler: async ({ auth, params, body, app }) => {
-      const userId = ownUser(
-        auth,
-        params.user_id,
-        () => new StatusError(403, "Client can only manage their own contact channels."),
-      );
+      const userId = ownUser(auth, params.user_id, "manage");
       if (auth.type !== "client") await assertUserExists(app, auth, userId);
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
-      const channel = await findChannel(app, auth, userId, params.contact_channel_id);
-      if (!channel) throw new StatusError(404, "Contact channel not found");
+      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 404);
       await sendContactVerification(app, auth, userId, channel.id, body.callback_url);
       return success();
     },
