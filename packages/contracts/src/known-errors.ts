@@ -206,6 +206,7 @@ export const knownErrors = {
     message: "Multi-factor authentication is required for this user.",
     details: { attempt_code: attemptCode },
   })),
+  INVALID_TOTP_CODE: define(() => ({ status: 400, message: "The TOTP code is invalid. Please try again." })),
   INVALID_OAUTH_CLIENT_ID_OR_SECRET: define((clientId?: string) => ({
     status: 400,
     message:

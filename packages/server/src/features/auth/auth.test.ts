@@ -9,6 +9,7 @@ import {
   type TestProject,
   type TestServer,
 } from "../../../test/server.ts";
+import { totpAt } from "./totp.ts";
 
 let test: TestServer;
 let project: TestProject;
@@ -481,7 +482,23 @@ describe("more sign-in rules and isolation", () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe("MULTI_FACTOR_AUTHENTICATION_REQUIRED");
-    expect(res.body.details.attempt_code).toHaveLength(45);
+    const attemptCode = res.body.details.attempt_code;
+    expect(attemptCode).toHaveLength(45);
+
+    const mfa = (totp: string) =>
+      api(test.url, "/api/v1/auth/mfa/sign-in", {
+        method: "POST",
+        headers: client(),
+        body: { type: "totp", totp, code: attemptCode },
+      });
+    const secret = Buffer.from("c2VjcmV0c2VjcmV0", "base64");
+    const right = totpAt(secret, Date.now() / 1000);
+    const wrong = right === "000000" ? "111111" : "000000";
+    expect((await mfa(wrong)).body.code).toBe("INVALID_TOTP_CODE");
+    const ok = await mfa(right);
+    expect(ok.status).toBe(200);
+    expect(ok.body.access_token).toEqual(expect.any(String));
+    expect((await mfa(right)).body.code).toBe("VERIFICATION_CODE_ALREADY_USED");
   });
 
   it("keeps sessions and contact channels inside their project", async () => {
@@ -520,5 +537,42 @@ describe("more sign-in rules and isolation", () => {
       (await api(test.url, `/api/v1/contact-channels?user_id=${a.user_id}`, { headers: server() })).body
         .items,
     ).toHaveLength(1);
+  });
+});
+
+describe("second-factor guessing", () => {
+  it("kills the attempt code after 20 wrong TOTP codes", async () => {
+    const email = freshEmail();
+    await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: {
+        primary_email: email,
+        primary_email_auth_enabled: true,
+        password: "totp user password",
+        totp_secret_base64: "c2VjcmV0c2VjcmV0",
+      },
+    });
+    const res = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email, password: "totp user password" },
+    });
+    const code = res.body.details.attempt_code;
+    const right = totpAt(Buffer.from("c2VjcmV0c2VjcmV0", "base64"), Date.now() / 1000);
+    const wrong = right === "000000" ? "111111" : "000000";
+    for (let i = 0; i < 20; i++) {
+      await api(test.url, "/api/v1/auth/mfa/sign-in", {
+        method: "POST",
+        headers: client(),
+        body: { type: "totp", totp: wrong, code },
+      });
+    }
+    const late = await api(test.url, "/api/v1/auth/mfa/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { type: "totp", totp: right, code },
+    });
+    expect(late.body.code).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
   });
 });

@@ -26,7 +26,7 @@ function assertOtpEnabled(auth: RequestAuth): void {
  * A wrong one-time code for a known nonce counts against that nonce, so the six characters cannot be
  * guessed: after 20 misses the code is dead.
  */
-async function countFailedAttempt(auth: RequestAuth, db: Parameters<typeof checkCode>[0], fullCode: string) {
+async function countWrongOtpGuess(auth: RequestAuth, db: Parameters<typeof checkCode>[0], fullCode: string) {
   await sql`UPDATE verification_codes SET attempt_count = attempt_count + 1
              WHERE tenancy_id = ${auth.tenancy.id} AND purpose = 'otp_sign_in' AND used_at IS NULL
                AND data->>'nonce_digest' = ${nonceDigest(fullCode.slice(OTP_LENGTH))}`.execute(db);
@@ -94,7 +94,7 @@ export const otpRoutes = [
           consume: true,
         }).catch(async (error) => {
           if (error instanceof KnownError && error.code === "VERIFICATION_CODE_NOT_FOUND")
-            await countFailedAttempt(auth, app.database.db, body.code);
+            await countWrongOtpGuess(auth, app.database.db, body.code);
           throw error;
         });
         const email = String(data.email);

@@ -8,12 +8,13 @@ import { sendContactVerification } from "../contact-channels/verification.ts";
 import { sendEmail } from "../emails/outbox.ts";
 import { selectUser } from "../users/records.ts";
 import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
-import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
+import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { revokeUserSessions, sessionIdOfRefreshToken } from "./sessions.ts";
+import { verifyTotp } from "./totp.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
@@ -318,4 +319,57 @@ export const passwordRoutes = [
     "Check a password reset code without using it",
     tags,
   ),
+  defineRoute({
+    method: "POST",
+    path: "/auth/mfa/sign-in",
+    summary: "Finish a password sign-in with the user's TOTP code",
+    tags,
+    access: anyAccess,
+    schemas: {
+      body: Type.Object(
+        {
+          type: Type.Literal("totp"),
+          totp: Type.String({ pattern: "^[0-9]{6}$" }),
+          code: codeBody.properties.code,
+        },
+        { additionalProperties: false },
+      ),
+    },
+    handler: async ({ auth, body, app, raw }) => {
+      const tokens = await app.database.db
+        .transaction()
+        .execute(async (trx) => {
+          const data = await checkCode(trx, {
+            tenancyId: auth.tenancy.id,
+            purpose: "mfa_sign_in",
+            code: body.code,
+            consume: false,
+          });
+          const userId = String(data.user_id);
+          const user = await trx
+            .selectFrom("users")
+            .select("totp_secret")
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("id", "=", userId)
+            .executeTakeFirst();
+          if (!user?.totp_secret || !verifyTotp(user.totp_secret, body.totp))
+            throw new KnownError("INVALID_TOTP_CODE");
+          await checkCode(trx, {
+            tenancyId: auth.tenancy.id,
+            purpose: "mfa_sign_in",
+            code: body.code,
+            consume: true,
+          });
+          return signIn(app, trx, auth, userId, { ip: raw.ip });
+        })
+        .catch(async (error) => {
+          // Counted after the rollback (the transaction holds the code's row lock): misses must stick.
+          if (error instanceof KnownError && error.code === "INVALID_TOTP_CODE") {
+            await countFailedAttempt(app.database.db, auth.tenancy.id, body.code);
+          }
+          throw error;
+        });
+      return json(tokens);
+    },
+  }),
 ];

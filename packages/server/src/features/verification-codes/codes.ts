@@ -76,3 +76,13 @@ export function linkWithCode(callbackUrl: string, code: string): string {
   url.searchParams.set("code", code);
   return url.toString();
 }
+
+/** Counts a failed use of a code (a wrong second factor): after 20, the code is dead. */
+export async function countFailedAttempt(db: Db, tenancyId: string, code: string): Promise<void> {
+  await db
+    .updateTable("verification_codes")
+    .set((eb) => ({ attempt_count: eb("attempt_count", "+", 1) }))
+    .where("tenancy_id", "=", tenancyId)
+    .where("code_hash", "=", digest(code))
+    .execute();
+}
