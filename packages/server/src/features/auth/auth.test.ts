@@ -436,6 +436,31 @@ describe("anonymous users (scenario 19)", () => {
   });
 });
 
+const TOTP_SECRET_BASE64 = "c2VjcmV0c2VjcmV0";
+
+/** Creates a user with a TOTP secret and signs in with its password: the answer asks for the code. */
+async function signInTotpUser() {
+  const email = freshEmail();
+  await api(test.url, "/api/v1/users", {
+    method: "POST",
+    headers: server(),
+    body: {
+      primary_email: email,
+      primary_email_auth_enabled: true,
+      password: "totp user password",
+      totp_secret_base64: TOTP_SECRET_BASE64,
+    },
+  });
+  const res = await api(test.url, "/api/v1/auth/password/sign-in", {
+    method: "POST",
+    headers: client(),
+    body: { email, password: "totp user password" },
+  });
+  expect(res.status).toBe(400);
+  expect(res.body.code).toBe("MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+  return res;
+}
+
 describe("more sign-in rules and isolation", () => {
   it("refuses password auth when the project turned it off", async () => {
     const admin = keyHeaders(other.projectId, "admin", other.keys);
@@ -464,24 +489,7 @@ describe("more sign-in rules and isolation", () => {
   });
 
   it("asks users with TOTP for their second factor", async () => {
-    const email = freshEmail();
-    await api(test.url, "/api/v1/users", {
-      method: "POST",
-      headers: server(),
-      body: {
-        primary_email: email,
-        primary_email_auth_enabled: true,
-        password: "totp user password",
-        totp_secret_base64: "c2VjcmV0c2VjcmV0",
-      },
-    });
-    const res = await api(test.url, "/api/v1/auth/password/sign-in", {
-      method: "POST",
-      headers: client(),
-      body: { email, password: "totp user password" },
-    });
-    expect(res.status).toBe(400);
-    expect(res.body.code).toBe("MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+    const res = await signInTotpUser();
     const attemptCode = res.body.details.attempt_code;
     expect(attemptCode).toHaveLength(45);
 
@@ -491,7 +499,7 @@ describe("more sign-in rules and isolation", () => {
         headers: client(),
         body: { type: "totp", totp, code: attemptCode },
       });
-    const secret = Buffer.from("c2VjcmV0c2VjcmV0", "base64");
+    const secret = Buffer.from(TOTP_SECRET_BASE64, "base64");
     const right = totpAt(secret, Date.now() / 1000);
     const wrong = right === "000000" ? "111111" : "000000";
     expect((await mfa(wrong)).body.code).toBe("INVALID_TOTP_CODE");
@@ -542,24 +550,9 @@ describe("more sign-in rules and isolation", () => {
 
 describe("second-factor guessing", () => {
   it("kills the attempt code after 20 wrong TOTP codes", async () => {
-    const email = freshEmail();
-    await api(test.url, "/api/v1/users", {
-      method: "POST",
-      headers: server(),
-      body: {
-        primary_email: email,
-        primary_email_auth_enabled: true,
-        password: "totp user password",
-        totp_secret_base64: "c2VjcmV0c2VjcmV0",
-      },
-    });
-    const res = await api(test.url, "/api/v1/auth/password/sign-in", {
-      method: "POST",
-      headers: client(),
-      body: { email, password: "totp user password" },
-    });
+    const res = await signInTotpUser();
     const code = res.body.details.attempt_code;
-    const right = totpAt(Buffer.from("c2VjcmV0c2VjcmV0", "base64"), Date.now() / 1000);
+    const right = totpAt(Buffer.from(TOTP_SECRET_BASE64, "base64"), Date.now() / 1000);
     const wrong = right === "000000" ? "111111" : "000000";
     for (let i = 0; i < 20; i++) {
       await api(test.url, "/api/v1/auth/mfa/sign-in", {
