@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
@@ -5,7 +6,7 @@ import type { RequestAuth } from "../../http/authenticate.ts";
 import { isUuid, rejectServerOnlyFields, resolveUserId, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import type { TeamRecord } from "../users/records.ts";
-import { selectUser } from "../users/records.ts";
+import { selectUser, selectUsers } from "../users/records.ts";
 import { assertProfileImageUrl } from "../users/service.ts";
 import { accessLevel, userView } from "../users/views.ts";
 import { hasTeamPermission } from "./permissions.ts";
@@ -312,17 +313,26 @@ function memberProfileRoutes() {
     display_name: string | null;
     profile_image_url: string | null;
   }
-  const profileView = async (app: AppContext, auth: RequestAuth, row: ProfileRow) => {
-    const user = await selectUser(app.database.db, auth.tenancy.id, row.user_id);
-    const base = {
-      team_id: row.team_id,
-      user_id: row.user_id,
-      display_name: row.display_name ?? user?.display_name ?? null,
-      profile_image_url: row.profile_image_url ?? user?.profile_image_url ?? null,
-    };
-    return auth.type === "client" || !user
-      ? base
-      : { ...base, user: userView(user, auth.tenancy.config, "server") };
+  /** Member profiles with their users, read in one statement however many members there are. */
+  const profileViews = async (app: AppContext, auth: RequestAuth, rows: ProfileRow[]) => {
+    const ids = [...new Set(rows.map((row) => row.user_id))];
+    const users =
+      ids.length > 0
+        ? await selectUsers(app.database.db, auth.tenancy.id, sql`u.id = ANY(${ids}::uuid[])`)
+        : [];
+    const byId = new Map(users.map((user) => [user.id, user]));
+    return rows.map((row) => {
+      const user = byId.get(row.user_id);
+      const base = {
+        team_id: row.team_id,
+        user_id: row.user_id,
+        display_name: row.display_name ?? user?.display_name ?? null,
+        profile_image_url: row.profile_image_url ?? user?.profile_image_url ?? null,
+      };
+      return auth.type === "client" || !user
+        ? base
+        : { ...base, user: userView(user, auth.tenancy.config, "server") };
+    });
   };
   const profiles = (app: AppContext, auth: RequestAuth) =>
     app.database.db
@@ -363,7 +373,7 @@ function memberProfileRoutes() {
         let rows = profiles(app, auth);
         if (query.team_id) rows = rows.where("team_id", "=", query.team_id);
         if (userId !== undefined) rows = rows.where("user_id", "=", userId);
-        const items = await Promise.all((await rows.execute()).map((row) => profileView(app, auth, row)));
+        const items = await profileViews(app, auth, await rows.execute());
         return json({ items, is_paginated: false });
       },
     }),
@@ -384,7 +394,7 @@ function memberProfileRoutes() {
               .executeTakeFirst()
           : undefined;
         if (!row) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
-        return json(await profileView(app, auth, row));
+        return json((await profileViews(app, auth, [row]))[0]);
       },
     }),
     defineRoute({
@@ -425,7 +435,7 @@ function memberProfileRoutes() {
               .executeTakeFirst()
           : undefined;
         if (!updated) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
-        return json(await profileView(app, auth, updated));
+        return json((await profileViews(app, auth, [updated]))[0]);
       },
     }),
   ];
