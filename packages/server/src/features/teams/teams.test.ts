@@ -323,6 +323,47 @@ describe("teams and memberships (scenarios 22, 23)", () => {
     expect(select.body.selected_team).not.toHaveProperty("server_metadata");
   });
 
+  it("keeps member profiles and permissions inside their project", async () => {
+    const owner = await signUp();
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Private", creator_user_id: owner.user_id },
+    });
+    const fromOther = server(other);
+    expect(
+      (await api(test.url, `/api/v1/team-member-profiles?team_id=${team.body.id}`, { headers: fromOther }))
+        .body.items,
+    ).toEqual([]);
+    const profile = await api(test.url, `/api/v1/team-member-profiles/${team.body.id}/${owner.user_id}`, {
+      headers: fromOther,
+    });
+    expect(profile.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+    expect(
+      (await api(test.url, `/api/v1/team-permissions?team_id=${team.body.id}`, { headers: fromOther })).body
+        .items,
+    ).toEqual([]);
+    const grant = await api(
+      test.url,
+      `/api/v1/team-permissions/${team.body.id}/${owner.user_id}/team_member`,
+      {
+        method: "POST",
+        headers: fromOther,
+        body: {},
+      },
+    );
+    expect(grant.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+    expect(
+      (await api(test.url, `/api/v1/project-permissions?user_id=${owner.user_id}`, { headers: fromOther }))
+        .body.items,
+    ).toEqual([]);
+    const own = await api(test.url, `/api/v1/team-member-profiles?team_id=${team.body.id}`, {
+      headers: server(),
+    });
+    expect(own.body.items).toHaveLength(1);
+    expect(own.body.items[0].user.id).toBe(owner.user_id);
+  });
+
   it("keeps teams inside their project", async () => {
     const teamB = await api(test.url, "/api/v1/teams", {
       method: "POST",
