@@ -6,6 +6,7 @@ import { connectPostgres, type PostgresConnection } from "./db/connect.ts";
 import { openDatabase } from "./db/database.ts";
 import { discoverMigrations } from "./db/migrations/discover.ts";
 import { applyMigrations } from "./db/migrations/runner.ts";
+import { pruneRateLimits } from "./features/auth/rate-limit.ts";
 import { SigningKeys } from "./features/auth/signing-keys.ts";
 import { AccessTokens } from "./features/auth/tokens.ts";
 import type { KeySetCreated } from "./features/project-keys/schemas.ts";
@@ -61,6 +62,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       signingKeys,
       log,
     };
+    // Housekeeping until the job queue exists: expired rate-limit windows are dropped every 10 minutes.
+    const housekeeping = setInterval(
+      () => pruneRateLimits(database.db).catch((error) => log(`rate-limit pruning failed: ${error}`)),
+      10 * 60 * 1000,
+    );
+    housekeeping.unref();
+    cleanups.push(async () => clearInterval(housekeeping));
     const http = await buildHttpServer(app, httpRoutes);
     cleanups.push(() => http.close());
     await http.listen({ port: env.port, host: env.host });

@@ -569,3 +569,30 @@ describe("second-factor guessing", () => {
     expect(late.body.code).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
   });
 });
+
+describe("sign-in rate limit", () => {
+  it("answers 429 with Retry-After past the per-address budget, and old windows are pruned", async () => {
+    const limited = await startTestServer({ signInRateLimit: 3, signInRateLimitWindowSeconds: 60 });
+    try {
+      const p = await createTestProject(limited, "Limited");
+      const headers = { "x-stack-project-id": p.projectId, "x-stack-access-type": "client" };
+      const attempt = () =>
+        api(limited.url, "/api/v1/auth/password/sign-in", {
+          method: "POST",
+          headers,
+          body: { email: "nobody@example.com", password: "whatever1" },
+        });
+      for (let i = 0; i < 3; i++) expect((await attempt()).body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+      const blocked = await attempt();
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+      const { pruneRateLimits } = await import("./rate-limit.ts");
+      expect(
+        await pruneRateLimits(limited.server.app.database.db, new Date(Date.now() + 3_600_000)),
+      ).toBeGreaterThan(0);
+      expect((await attempt()).body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+    } finally {
+      await limited.close();
+    }
+  });
+});

@@ -30,7 +30,14 @@ export async function rateLimit(
   }
 }
 
-/** Old windows are useless; drop them now and then so the table stays small. */
-export async function pruneRateLimits(db: Db): Promise<void> {
-  await sql`DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 day'`.execute(db);
+/** Finished windows are useless; the server drops them periodically so the table stays small. */
+export async function pruneRateLimits(
+  db: Db,
+  olderThan = new Date(Date.now() - 3600 * 1000),
+): Promise<number> {
+  const result = await db
+    .deleteFrom("rate_limit_counters")
+    .where("window_start", "<", olderThan)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
