@@ -61,7 +61,8 @@ export const knownErrors = {
   })),
   PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT: define((projectId: string) => ({
     status: 401,
-    message: `The project ${JSON.stringify(projectId)} requires a publishable client key, but none was provided.`,
+    message:
+      "Publishable client keys are required for this project. Create one in Project Keys, or disable this requirement there to allow keyless client access.",
     details: { project_id: projectId },
   })),
   SERVER_AUTHENTICATION_REQUIRED: define(() => ({
@@ -101,7 +102,10 @@ export const knownErrors = {
       refreshTokenId: string | null = null,
     ) => ({
       status: 401,
-      message: `Access token has expired. Please refresh it and try again.${expiredAt ? ` (The access token expired at ${expiredAt.toISOString()}.)` : ""}`,
+      message:
+        `Access token has expired. Please refresh it and try again.${expiredAt ? ` (The access token expired at ${expiredAt.toISOString()}.)` : ""}` +
+        `${projectId ? ` Project ID: ${projectId}.` : ""}${userId ? ` User ID: ${userId}.` : ""}${refreshTokenId ? ` Refresh token ID: ${refreshTokenId}.` : ""}` +
+        "\n\nDebug info: Most likely, you fetched the access token before it expired (for example, in a server component, pre-rendered page, or on page load), but then didn't refresh it before it expired. If this is the case, and you're using the SDK, make sure you call getAccessToken() every time you need to use the access token. If you're not using the SDK, make sure you refresh the access token with the refresh endpoint.",
       details: {
         expired_at_millis: expiredAt?.getTime() ?? null,
         project_id: projectId,
@@ -122,7 +126,7 @@ export const knownErrors = {
   })),
   RESTRICTED_USER_NOT_ALLOWED: define((reason: { type: string }) => ({
     status: 403,
-    message: `The access token is for a restricted user (reason: ${reason.type}). Set the X-Stack-Allow-Restricted-User header of this request to 'true' to allow restricted users.`,
+    message: `The user in the access token is in restricted state. Reason: ${reason.type}. Please pass the X-Stack-Allow-Restricted-User header if this is intended.`,
     details: { restricted_reason: reason },
   })),
   CURRENT_PROJECT_NOT_FOUND: define((projectId: string) => ({

@@ -103,11 +103,14 @@ async function checkCredential(
   const overrideKey = stackHeader(headers, "development-override-key");
   if (overrideKey !== undefined) {
     if (app.env.nodeEnv === "production") {
-      throw new StatusError(401, "The development override key is not accepted in production.");
+      throw new StatusError(
+        401,
+        "Development key override is only allowed in development or test environments",
+      );
     }
     const internal = await app.projects.get("internal");
     if (!internal || !verifyProjectKey(internal, "super_secret_admin_key", overrideKey)) {
-      throw new StatusError(401, "Invalid development override key.");
+      throw new StatusError(401, "Invalid development key override");
     }
     return "development-override";
   }

@@ -13,8 +13,8 @@ export function registerBodyParsers(server: FastifyInstance): void {
     if (text.trim() === "") return done(null, undefined);
     try {
       done(null, JSON.parse(text));
-    } catch (error) {
-      done(new KnownError("BODY_PARSING_ERROR", `Invalid JSON in request body: ${(error as Error).message}`));
+    } catch {
+      done(new KnownError("BODY_PARSING_ERROR", "Invalid JSON in request body"));
     }
   });
 
@@ -39,7 +39,7 @@ export function registerBodyParsers(server: FastifyInstance): void {
     done(
       new KnownError(
         "BODY_PARSING_ERROR",
-        `Unsupported content type: ${request.headers["content-type"]}. Send application/json, application/x-www-form-urlencoded, text/plain or application/octet-stream.`,
+        `Unknown content type in request body: ${String(request.headers["content-type"]).split(";")[0]}`,
       ),
     );
   });

@@ -24,7 +24,10 @@ export function sendResult(request: FastifyRequest, reply: FastifyReply, result:
     return reply.send(result.body);
   }
   reply.type("application/json; charset=utf-8");
-  return reply.send(JSON.stringify(result.body));
+  // Known errors go out pretty-printed, as upstream sends them; success bodies stay compact.
+  return reply.send(
+    JSON.stringify(result.body, undefined, result.headers?.["x-stack-known-error"] ? 2 : undefined),
+  );
 }
 
 export function errorResult(error: unknown, requestId: string, log: (message: string) => void): RouteResult {

@@ -53,9 +53,18 @@ describe.each([
     expect(extra.headers.get("x-stack-known-error")).toBe("SCHEMA_ERROR");
     expect(extra.body.code).toBe("SCHEMA_ERROR");
     expect(extra.body.error).toBe(
-      "Request validation failed on GET /api/v1?extra=param:\n  - query contains unknown properties: extra",
+      // The path without its query string, exactly as upstream words it.
+      "Request validation failed on GET /api/v1:\n  - query contains unknown properties: extra",
     );
     expect(extra.body.details).toEqual({ message: extra.body.error });
+    // Known errors are pretty-printed with the keys in upstream's order.
+    expect(extra.text).toBe(
+      JSON.stringify(
+        { code: "SCHEMA_ERROR", details: { message: extra.body.error }, error: extra.body.error },
+        undefined,
+        2,
+      ),
+    );
   });
 
   it("answers each header problem with its code, in the contract's order", async () => {
@@ -195,10 +204,14 @@ describe("response conventions", () => {
   });
 
   it("answers unknown routes with 404 text and serves /health and the OpenAPI document", async () => {
-    const missing = await api(test.url, "/api/v1/does-not-exist");
+    const missing = await api(test.url, "/api/v1/does-not-exist?x=1");
     expect(missing.status).toBe(404);
     expect(missing.headers.get("content-type")).toContain("text/plain");
-    expect((await api(test.url, "/health")).status).toBe(200);
+    expect(missing.text).toMatch(/^404 — this page does not exist in Stack Auth's API\./);
+    expect(missing.text.endsWith(`URL: ${test.url}/api/v1/does-not-exist?x=1`)).toBe(true);
+    const health = await api(test.url, "/health");
+    expect(health.status).toBe(200);
+    expect(health.body).toEqual({ status: "ok" });
     const doc = await api(test.url, "/api/v1/openapi.json");
     expect(doc.body.openapi).toBe("3.1.0");
     expect(doc.body.paths["/projects/current"].get).toBeDefined();
@@ -383,6 +396,25 @@ describe("bad input never reaches a 500", () => {
     }
   });
 
+  it("words body parsing errors as upstream does", async () => {
+    const admin = keyHeaders(projectA.projectId, "admin", projectA.keys);
+    const badJson = await api(test.url, "/api/v1/internal/api-keys", {
+      method: "POST",
+      headers: { ...admin, "content-type": "application/json" },
+      rawBody: "{ nope",
+    });
+    expect(badJson.body).toEqual({ code: "BODY_PARSING_ERROR", error: "Invalid JSON in request body" });
+    const xml = await api(test.url, "/api/v1/internal/api-keys", {
+      method: "POST",
+      headers: { ...admin, "content-type": "text/xml; charset=utf-8" },
+      rawBody: "<a/>",
+    });
+    expect(xml.body).toEqual({
+      code: "BODY_PARSING_ERROR",
+      error: "Unknown content type in request body: text/xml",
+    });
+  });
+
   it("reports every unknown property and wrong type at once", async () => {
     const res = await api(test.url, "/api/v1/internal/api-keys", {
       method: "POST",
@@ -391,7 +423,9 @@ describe("bad input never reaches a 500", () => {
     });
     expect(res.body.code).toBe("SCHEMA_ERROR");
     expect(res.body.error).toContain("body contains unknown properties: foo, bar");
-    expect(res.body.error).toContain("body.description must be a `string` type");
+    expect(res.body.error).toContain(
+      "body.description must be a `string` type, but the final value was: `3`.",
+    );
     expect(res.body.error).toContain("body.expires_at_millis must be defined");
   });
 });

@@ -7,7 +7,7 @@ import type { RequestAuth } from "./authenticate.ts";
 export function schemaError(raw: FastifyRequest, violations: string[]): KnownError {
   return new KnownError(
     "SCHEMA_ERROR",
-    `Request validation failed on ${raw.method} ${raw.url}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
+    `Request validation failed on ${raw.method} ${requestPath(raw.url)}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
   );
 }
 
@@ -51,3 +51,6 @@ export const tenancyContext = (auth: RequestAuth) => ({
   tenancyId: auth.tenancy.id,
   config: auth.tenancy.config,
 });
+
+/** The path a client asked for, without its query string (what schema errors name). */
+export const requestPath = (url: string) => url.split("?")[0]!;

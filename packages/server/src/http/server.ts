@@ -8,6 +8,7 @@ import { registerBodyParsers } from "./body-parsers.ts";
 import { errorResult, sendResult } from "./errors.ts";
 import { corsHeaders } from "./headers.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
+import { requestPath } from "./requirements.ts";
 import type { RouteDefinition, RouteResult } from "./route.ts";
 import { type CompiledPart, compilePart, type RequestPart, violationsOf } from "./validation.ts";
 import {
@@ -85,7 +86,7 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
     if (violations.length > 0) {
       throw new KnownError(
         "SCHEMA_ERROR",
-        `Request validation failed on ${method} ${url}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
+        `Request validation failed on ${method} ${requestPath(url)}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
       );
     }
     return { body, query, params };
@@ -127,13 +128,22 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
   );
 
   server.options("/api/*", async (_request, reply) => reply.headers(corsHeaders).code(200).send(""));
-  server.get("/health", async (_request, reply) => reply.type("text/plain").send("OK"));
+  server.get("/health", async (_request, reply) =>
+    reply
+      .headers({
+        "access-control-allow-origin": "*",
+        "access-control-allow-methods": "*",
+        "access-control-allow-headers": "*",
+      })
+      .type("application/json; charset=utf-8")
+      .send(JSON.stringify({ status: "ok" })),
+  );
 
   server.setNotFoundHandler(async (request, reply) =>
     sendResult(request, reply, {
       kind: "text",
       status: 404,
-      body: `404 — this page does not exist in Stack Auth's API.\n\nPlease see the API documentation at https://docs.stack-auth.com, or visit the Stack Auth dashboard at https://app.stack-auth.com.\n\nURL: ${request.url}`,
+      body: `404 — this page does not exist in Stack Auth's API.\n\nPlease see the API documentation at https://docs.stack-auth.com, or visit the Stack Auth dashboard at https://app.stack-auth.com.\n\nURL: ${request.protocol}://${request.host}${request.url}`,
     }),
   );
 

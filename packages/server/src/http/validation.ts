@@ -98,13 +98,15 @@ export function describeErrors(part: RequestPart, errors: readonly ErrorObject[]
         add(`${path} field must have less than or equal to ${error.params.limit} items`);
         break;
       case "type":
-        add(`${path} must be a \`${error.params.type}\` type`);
+        add(
+          `${path} must be a \`${error.params.type}\` type, but the final value was: \`${printValue(error.data)}\`.`,
+        );
         break;
       case "format":
-        add(`${path} must be a valid ${error.params.format === "uuid" ? "UUID" : error.params.format}`);
+        add(`${path} must be a valid ${formatNames[error.params.format as string] ?? error.params.format}`);
         break;
       case "pattern":
-        add(`${path} is invalid`);
+        add(`${path} must match the following: "/${error.params.pattern}/"`);
         break;
       case "const":
       case "enum":
@@ -130,6 +132,15 @@ export function describeErrors(part: RequestPart, errors: readonly ErrorObject[]
     (m) => ![...enumPaths].some((p) => m.startsWith(`${pathOf(part, p)} must be a \``)),
   );
   return [...unknown, ...filtered];
+}
+
+const formatNames: Record<string, string> = { uuid: "UUID", email: "email", uri: "URL", url: "URL" };
+
+/** How upstream's validator prints a rejected value: strings quoted, other scalars bare, objects as JSON. */
+function printValue(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  return JSON.stringify(value, undefined, typeof value === "object" ? 2 : undefined);
 }
 
 function pathOf(part: RequestPart, instancePath: string): string {

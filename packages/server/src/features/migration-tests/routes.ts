@@ -12,6 +12,25 @@ import type { MigrationFolders } from "../../http/versions.ts";
  */
 const PATH = "/migration-tests/smart-route-handler";
 
+function demoText(queryParam: string | undefined): string {
+  const line2 = queryParam
+    ? `The query parameter you passed in is: ${queryParam}`
+    : "Looks like you didn't pass in the query parameter. That's fine, read on below to see what this route does.";
+  return [
+    "Welcome to the migration test route for SmartRouteHandler! This route only exists for demonstration purposes and has no practical functionality.",
+    line2,
+    [
+      "Here's what it does:",
+      "",
+      "- v1: This route does not yet exist; it shows a 404 error.",
+      `- v2beta1: Takes an optional query parameter 'queryParam' and displays it. If not given, it defaults to the string "n/a".`,
+      "- v2beta2: The query parameter is now required.",
+      "- v2beta3: The query parameter is now called 'queryParamNew'.",
+      "- v2beta4: The query parameter is now optional again (this is not actually a breaking change, so in a real scenario we wouldn't need a new version).",
+    ].join("\n"),
+  ].join("\n\n");
+}
+
 export const migrationTestRoutes = [
   defineRoute({
     method: "GET",
@@ -19,8 +38,14 @@ export const migrationTestRoutes = [
     summary: "List the API-version demonstration routes",
     hidden: true,
     access: "public",
-    schemas: {},
-    handler: async () => text(`Migration test routes:\n\n  GET /api/<version>${PATH}\n`),
+    // Like upstream, any query is accepted here.
+    schemas: { query: Type.Object({}, { additionalProperties: true }) },
+    handler: async ({ raw }) => {
+      const url = `${raw.protocol}://${raw.host}${raw.url}`;
+      return text(
+        `You are on ${url}. Please pick a migration test.\n\n- ${new URL("./smart-route-handler", url)}`,
+      );
+    },
   }),
   defineRoute({
     method: "GET",
@@ -31,12 +56,7 @@ export const migrationTestRoutes = [
     schemas: {
       query: Type.Object({ queryParamNew: Type.Optional(Type.String()) }, { additionalProperties: false }),
     },
-    handler: async ({ query }) =>
-      text(
-        query.queryParamNew === undefined
-          ? "No query param was passed."
-          : `Query param: ${query.queryParamNew}`,
-      ),
+    handler: async ({ query }) => text(demoText(query.queryParamNew)),
   }),
 ];
 
