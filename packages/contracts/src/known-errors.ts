@@ -273,6 +273,16 @@ export const knownErrors = {
     status: 400,
     message: "You have specified 'me' as a userId, but did not provide authentication for a user.",
   })),
+  ITEM_NOT_FOUND: define((itemId: string) => ({
+    status: 404,
+    message: `Item with ID "${itemId}" not found.`,
+    details: { item_id: itemId },
+  })),
+  ANALYTICS_NOT_ENABLED: define(() => ({
+    status: 400,
+    message: "Analytics is not enabled for this project.",
+  })),
+  ANALYTICS_QUERY_ERROR: define((error: string) => ({ status: 400, message: error, details: { error } })),
 } satisfies Record<string, Definition<never[]>>;
 
 export type KnownErrorCode = keyof typeof knownErrors;

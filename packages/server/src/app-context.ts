@@ -1,3 +1,4 @@
+import type { AnalyticsStore } from "./analytics-store/index.ts";
 import type { ServerEnv } from "./config/env.ts";
 import type { ChangeListener } from "./db/change-listener.ts";
 import type { DatabaseHandle } from "./db/database.ts";
@@ -9,6 +10,7 @@ import type { ProjectStore } from "./features/projects/store.ts";
 export interface AppContext {
   env: ServerEnv;
   database: DatabaseHandle;
+  analytics: AnalyticsStore;
   projects: ProjectStore;
   tokens: AccessTokens;
   signingKeys: SigningKeys;

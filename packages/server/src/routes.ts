@@ -1,3 +1,4 @@
+import { analyticsRoutes } from "./features/analytics/routes.ts";
 import { apiKeyRoutes } from "./features/api-keys/routes.ts";
 import { apiRootRoutes } from "./features/api-root/routes.ts";
 import { otpRoutes } from "./features/auth/otp-routes.ts";
@@ -9,6 +10,7 @@ import { contactChannelRoutes } from "./features/contact-channels/routes.ts";
 import { migrationTestFolders, migrationTestRoutes } from "./features/migration-tests/routes.ts";
 import { projectKeyRoutes } from "./features/project-keys/index.ts";
 import { projectRoutes } from "./features/projects/index.ts";
+import { sessionReplayRoutes } from "./features/session-replays/routes.ts";
 import { permissionDefinitionRoutes } from "./features/teams/definition-routes.ts";
 import { permissionRoutes } from "./features/teams/permission-routes.ts";
 import { teamRoutes } from "./features/teams/routes.ts";
@@ -32,6 +34,8 @@ export const httpRoutes: HttpRoutes = {
     ...otpRoutes,
     ...sessionRoutes,
     ...tokenRoutes,
+    ...analyticsRoutes,
+    ...sessionReplayRoutes,
     ...migrationTestRoutes,
   ],
   migrations: { ...migrationTestFolders },

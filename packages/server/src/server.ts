@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { openAnalyticsStore } from "./analytics-store/index.ts";
 import type { AppContext } from "./app-context.ts";
 import { readServerEnv, type ServerEnv } from "./config/env.ts";
 import { ChangeListener } from "./db/change-listener.ts";
@@ -30,8 +31,9 @@ export interface StartOptions {
 }
 
 /**
- * Starts Latchkey: PostgreSQL (embedded unless `DATABASE_URL`), migrations, the internal project, the
- * change listener behind the in-memory caches, and the HTTP API.
+ * Starts Latchkey: PostgreSQL (embedded unless `DATABASE_URL`), migrations, the analytics store (embedded
+ * chDB unless `CLICKHOUSE_URL`), the internal project, the change listener behind the in-memory caches,
+ * and the HTTP API.
  */
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const env = options.env ?? readServerEnv();
@@ -45,6 +47,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const result = await applyMigrations(postgres.connectionString, discoverMigrations(), { log });
     if (result.newlyApplied.length > 0) log(`Applied ${result.newlyApplied.length} migration(s).`);
 
+    const analytics = await openAnalyticsStore(env, postgres.connectionString, log);
+    cleanups.push(() => analytics.close());
+
     const database = openDatabase(postgres.connectionString);
     cleanups.push(() => database.close());
     const changes = new ChangeListener(postgres.connectionString);
@@ -56,6 +61,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const app: AppContext = {
       env,
       database,
+      analytics,
       changes,
       projects: new ProjectStore(database, env.projectCacheTtlSeconds * 1000, changes),
       tokens: new AccessTokens(signingKeys, env.publicUrl, env.accessTokenTtlSeconds),

@@ -6,6 +6,7 @@ import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
 import { discoverMigrations } from "../src/db/migrations/discover.ts";
 import { applyMigrations } from "../src/db/migrations/runner.ts";
+import { TEST_ANALYTICS_ROOT } from "./paths.ts";
 
 export const TEMPLATE_DATABASE = "latchkey_test_template";
 
@@ -46,6 +47,8 @@ export default async function setup(project: TestProject) {
   return async () => {
     await stopEmbedded?.();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    // Each test process kept its embedded analytics data here (see server.ts).
+    rmSync(TEST_ANALYTICS_ROOT, { recursive: true, force: true });
   };
 }
 

@@ -1,8 +1,10 @@
+import path from "node:path";
 import { readServerEnv, type ServerEnv } from "../src/config/env.ts";
 import type { KeySetCreated } from "../src/features/project-keys/schemas.ts";
 import { createProjectWithKeys } from "../src/features/projects/index.ts";
 import { type RunningServer, startServer } from "../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { TEST_ANALYTICS_ROOT } from "./paths.ts";
 
 export interface TestServer {
   url: string;
@@ -11,6 +13,8 @@ export interface TestServer {
   internalKeys: KeySetCreated;
   close(): Promise<void>;
 }
+
+const testAnalyticsDir = path.join(TEST_ANALYTICS_ROOT, String(process.pid));
 
 /** Starts a real Latchkey on an ephemeral port against its own fresh database. */
 export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<TestServer> {
@@ -23,6 +27,8 @@ export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<Tes
       port: 0,
       host: "127.0.0.1",
       databaseUrl: database.url,
+      // libchdb serves one data directory per process: every server a test process starts shares it.
+      analyticsDir: testAnalyticsDir,
       ...env,
     },
     log: (message) => logs.push(message),

@@ -35,16 +35,21 @@ export interface ServerEnv {
   /** Sign-in attempts allowed per e-mail and per IP in each `signInRateLimitWindowSeconds`. */
   signInRateLimit: number;
   signInRateLimitWindowSeconds: number;
+  /** A ClickHouse server for analytics (`http://user:pass@host:8123/db`); unset = embedded chDB. */
+  clickhouseUrl: string | null;
+  /** Where embedded chDB keeps analytics data (default `<dataDir>/analytics`). */
+  analyticsDir: string;
 }
 
 export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
   const nodeEnv = env.NODE_ENV === "production" || env.NODE_ENV === "test" ? env.NODE_ENV : "development";
   const port = integer(env, "PORT", 8102);
+  const dataDir = path.resolve(env.LATCHKEY_DATA_DIR ?? ".latchkey");
   return {
     nodeEnv,
     port,
     host: env.HOST ?? "0.0.0.0",
-    dataDir: path.resolve(env.LATCHKEY_DATA_DIR ?? ".latchkey"),
+    dataDir,
     databaseUrl: env.DATABASE_URL?.trim() || null,
     embeddedPostgresPort: integer(env, "LATCHKEY_EMBEDDED_POSTGRES_PORT", 8132),
     publicUrl: (env.LATCHKEY_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ""),
@@ -57,6 +62,8 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     emailFrom: env.LATCHKEY_EMAIL_FROM ?? "Latchkey <noreply@latchkey.local>",
     signInRateLimit: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT", 10),
     signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
+    clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,
+    analyticsDir: path.resolve(env.LATCHKEY_ANALYTICS_DIR ?? path.join(dataDir, "analytics")),
   };
 }
 

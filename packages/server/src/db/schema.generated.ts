@@ -3,6 +3,7 @@
 import type { ColumnType } from "kysely";
 
 export interface Database {
+  analytics_query_stats: AnalyticsQueryStatsTable;
   api_keys: ApiKeysTable;
   branch_config_overrides: BranchConfigOverridesTable;
   contact_channels: ContactChannelsTable;
@@ -14,6 +15,9 @@ export interface Database {
   projects: ProjectsTable;
   rate_limit_counters: RateLimitCountersTable;
   server_secrets: ServerSecretsTable;
+  session_replay_blobs: SessionReplayBlobsTable;
+  session_replay_chunks: SessionReplayChunksTable;
+  session_replays: SessionReplaysTable;
   sessions: SessionsTable;
   team_member_permissions: TeamMemberPermissionsTable;
   team_members: TeamMembersTable;
@@ -22,6 +26,14 @@ export interface Database {
   user_permissions: UserPermissionsTable;
   users: UsersTable;
   verification_codes: VerificationCodesTable;
+}
+
+export interface AnalyticsQueryStatsTable {
+  query_id: ColumnType<string, string, string>;
+  tenancy_id: ColumnType<string, string, string>;
+  cpu_time_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  wall_clock_ms: ColumnType<number, number, number>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface ApiKeysTable {
@@ -137,6 +149,38 @@ export interface ServerSecretsTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export interface SessionReplayBlobsTable {
+  key: ColumnType<string, string, string>;
+  body: ColumnType<Buffer, Buffer, Buffer>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface SessionReplayChunksTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  session_replay_id: ColumnType<string, string, string>;
+  batch_id: ColumnType<string, string, string>;
+  session_replay_segment_id: ColumnType<string | null, string | null | undefined, string | null>;
+  browser_session_id: ColumnType<string | null, string | null | undefined, string | null>;
+  blob_key: ColumnType<string, string, string>;
+  event_count: ColumnType<number, number, number>;
+  byte_length: ColumnType<number, number, number>;
+  first_event_at: ColumnType<Date, Date | string, Date | string>;
+  last_event_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface SessionReplaysTable {
+  tenancy_id: ColumnType<string, string, string>;
+  id: ColumnType<string, string | undefined, string>;
+  user_id: ColumnType<string, string, string>;
+  refresh_token_id: ColumnType<string, string, string>;
+  started_at: ColumnType<Date, Date | string, Date | string>;
+  last_event_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface SessionsTable {
   tenancy_id: ColumnType<string, string, string>;
   id: ColumnType<string, string | undefined, string>;
@@ -229,6 +273,13 @@ export interface VerificationCodesTable {
 }
 
 export const databaseSchema = {
+  analytics_query_stats: {
+    query_id: { type: "text", nullable: false, hasDefault: false },
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    cpu_time_ms: { type: "double precision", nullable: true, hasDefault: false },
+    wall_clock_ms: { type: "double precision", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
   api_keys: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
     id: { type: "uuid", nullable: false, hasDefault: true },
@@ -330,6 +381,35 @@ export const databaseSchema = {
     name: { type: "text", nullable: false, hasDefault: false },
     value: { type: "bytea", nullable: false, hasDefault: false },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  session_replay_blobs: {
+    key: { type: "text", nullable: false, hasDefault: false },
+    body: { type: "bytea", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  session_replay_chunks: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    session_replay_id: { type: "uuid", nullable: false, hasDefault: false },
+    batch_id: { type: "uuid", nullable: false, hasDefault: false },
+    session_replay_segment_id: { type: "text", nullable: true, hasDefault: false },
+    browser_session_id: { type: "text", nullable: true, hasDefault: false },
+    blob_key: { type: "text", nullable: false, hasDefault: false },
+    event_count: { type: "integer", nullable: false, hasDefault: false },
+    byte_length: { type: "integer", nullable: false, hasDefault: false },
+    first_event_at: { type: "timestamp with time zone", nullable: false, hasDefault: false },
+    last_event_at: { type: "timestamp with time zone", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  session_replays: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    user_id: { type: "uuid", nullable: false, hasDefault: false },
+    refresh_token_id: { type: "uuid", nullable: false, hasDefault: false },
+    started_at: { type: "timestamp with time zone", nullable: false, hasDefault: false },
+    last_event_at: { type: "timestamp with time zone", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
   },
   sessions: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },

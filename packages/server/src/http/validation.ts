@@ -98,15 +98,25 @@ export function describeErrors(part: RequestPart, errors: readonly ErrorObject[]
         add(`${path} field must have less than or equal to ${error.params.limit} items`);
         break;
       case "type":
+        if (error.params.type === "integer" && typeof error.data === "number") {
+          add(`${path} must be an integer`);
+          break;
+        }
         add(
           `${path} must be a \`${error.params.type}\` type, but the final value was: \`${printValue(error.data)}\`.`,
         );
         break;
       case "format":
-        add(`${path} must be a valid ${formatNames[error.params.format as string] ?? error.params.format}`);
-        break;
       case "pattern":
-        add(`${path} must match the following: "/${error.params.pattern}/"`);
+        if (typeof error.parentSchema?.errorMessage === "string") {
+          add(error.parentSchema.errorMessage);
+          break;
+        }
+        if (error.keyword === "pattern") {
+          add(`${path} must match the following: "/${error.params.pattern}/"`);
+          break;
+        }
+        add(`${path} must be a valid ${formatNames[error.params.format as string] ?? error.params.format}`);
         break;
       case "const":
       case "enum":

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError } from "../../errors/index.ts";
+import { recordServerEvent } from "../analytics/events.ts";
 import type { ProjectSnapshot, TenancySnapshot } from "../projects/index.ts";
 import { type Db, selectUsers, type UserRecord } from "../users/records.ts";
 import { tokenClaimsOf } from "../users/views.ts";
@@ -11,12 +12,31 @@ export interface TenancyRef {
   tenancy: TenancySnapshot;
 }
 
+/**
+ * Mints an access token for a session and records the `$token-refresh` analytics event every issued
+ * token produces (sign-ins and refreshes alike): daily active users and countries are counted from it.
+ */
 export async function accessTokenFor(
   app: AppContext,
   ref: TenancyRef,
   user: UserRecord,
   sessionId: string,
+  ip: string | null,
 ): Promise<string> {
+  recordServerEvent(app, {
+    event_type: "$token-refresh",
+    event_at_ms: Date.now(),
+    data: {
+      refresh_token_id: sessionId,
+      is_anonymous: user.is_anonymous,
+      // The address comes from the socket (or a proxy the operator declared trusted), never a header.
+      ip_info: ip ? { ip, is_trusted: true } : null,
+    },
+    project_id: ref.project.id,
+    branch_id: ref.tenancy.branchId,
+    user_id: user.id,
+    refresh_token_id: sessionId,
+  });
   return app.tokens.issue({
     projectId: ref.project.id,
     branchId: ref.tenancy.branchId,
@@ -45,7 +65,7 @@ export async function signIn(
   if (!user) throw new KnownError("USER_NOT_FOUND");
   const { sessionId, refreshToken } = session;
   return {
-    access_token: await accessTokenFor(app, ref, user, sessionId),
+    access_token: await accessTokenFor(app, ref, user, sessionId, options.ip ?? null),
     refresh_token: refreshToken,
     user_id: userId,
   };

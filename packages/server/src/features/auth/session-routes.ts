@@ -125,7 +125,7 @@ export const sessionRoutes = [
       const session = await useRefreshToken(app.database.db, auth.tenancy.id, refreshToken, raw.ip);
       const user = await selectUser(app.database.db, auth.tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
-      return json({ access_token: await accessTokenFor(app, auth, user, session.id) });
+      return json({ access_token: await accessTokenFor(app, auth, user, session.id, raw.ip) });
     },
   }),
   defineRoute({

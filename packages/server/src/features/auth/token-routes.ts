@@ -52,7 +52,7 @@ export const tokenRoutes = [
       const user = await selectUser(app.database.db, tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
       return json({
-        access_token: await accessTokenFor(app, { project, tenancy }, user, session.id),
+        access_token: await accessTokenFor(app, { project, tenancy }, user, session.id, raw.ip),
         token_type: "Bearer",
         expires_in: app.env.accessTokenTtlSeconds,
         refresh_token: body.refresh_token,

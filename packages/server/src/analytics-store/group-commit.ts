@@ -1,0 +1,76 @@
+import { type AnalyticsEngine, AnalyticsEngineError } from "./engine.ts";
+
+interface PendingWrite {
+  rows: string[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for one table. Concurrent callers' rows are coalesced into one INSERT: while an insert
+ * is running, newly arriving rows wait and then all go in the next one. No timer is involved — a lone
+ * caller is written at once — and every caller's promise settles only after the insert that carried its
+ * rows finished, so acknowledging a request on it never acknowledges unwritten data.
+ *
+ * ClickHouse pays per insert far more than per row (a part on disk each), which is why 8 clients
+ * sending 100 rows each go faster this way than 100-row inserts could.
+ */
+export class GroupCommitInserter {
+  private queue: PendingWrite[] = [];
+  private writing = false;
+
+  constructor(
+    private readonly engine: AnalyticsEngine,
+    private readonly table: string,
+    private readonly maxRowsPerInsert = 100_000,
+  ) {}
+
+  /** `rows` are JSON objects serialised one per string. */
+  write(rows: string[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ rows, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.takeGroup();
+        await this.insertGroup(group);
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private takeGroup(): PendingWrite[] {
+    let rows = 0;
+    let count = 0;
+    while (
+      count < this.queue.length &&
+      (count === 0 || rows + this.queue[count]!.rows.length <= this.maxRowsPerInsert)
+    ) {
+      rows += this.queue[count]!.rows.length;
+      count++;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  private async insertGroup(group: PendingWrite[]): Promise<void> {
+    try {
+      await this.engine.insertJsonRows(this.table, group.flatMap((write) => write.rows).join("\n"));
+      for (const write of group) write.resolve();
+    } catch (error) {
+      const storeDown = error instanceof AnalyticsEngineError && error.unavailable;
+      if (group.length === 1 || storeDown) {
+        for (const write of group) write.reject(error);
+        return;
+      }
+      // One caller's rows may be what the engine refused: retry each alone so the others still land.
+      for (const write of group) await this.insertGroup([write]);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { Type } from "typebox";
+import { clientUuid } from "../analytics/schemas.ts";
+
+export const MAX_REPLAY_BODY_BYTES = 1_000_000;
+export const MAX_REPLAY_EVENTS = 5000;
+
+export const replayBatchBody = Type.Object({
+  browser_session_id: clientUuid("browser_session_id"),
+  session_replay_segment_id: clientUuid("session_replay_segment_id"),
+  batch_id: clientUuid("batch_id"),
+  started_at_ms: Type.Integer({ minimum: 0 }),
+  sent_at_ms: Type.Integer({ minimum: 0 }),
+  /** rrweb events, stored exactly as sent. */
+  events: Type.Array(Type.Unknown()),
+});
+
+/** The listing filters arrive as text and are parsed by hand, with upstream's plain messages. */
+export const replayListQuery = Type.Object({
+  limit: Type.Optional(Type.String()),
+  cursor: Type.Optional(Type.String()),
+  user_ids: Type.Optional(Type.String()),
+  team_ids: Type.Optional(Type.String()),
+  duration_ms_min: Type.Optional(Type.String()),
+  duration_ms_max: Type.Optional(Type.String()),
+  last_event_at_from_millis: Type.Optional(Type.String()),
+  last_event_at_to_millis: Type.Optional(Type.String()),
+  click_count_min: Type.Optional(Type.String()),
+});
+
+export const replayParams = Type.Object({ session_replay_id: Type.String() });
+export const chunkParams = Type.Object({ session_replay_id: Type.String(), chunk_id: Type.String() });
+export const pageQuery = Type.Object({
+  limit: Type.Optional(Type.String()),
+  cursor: Type.Optional(Type.String()),
+});
+export const sliceQuery = Type.Object({
+  offset: Type.Optional(Type.String()),
+  limit: Type.Optional(Type.String()),
+});
