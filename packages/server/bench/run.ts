@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   pipeline: async () => (await import("./pipeline.ts")).runPipelineBench(),
   auth: async () => (await import("./auth.ts")).runAuthBench(),
+  ingest: async () => (await import("./ingest.ts")).runIngestBench(),
 };
 
 const name = process.argv[2];

@@ -74,9 +74,11 @@ export async function spawnBenchServer<T>(
   env: Record<string, string> = {},
   ipc = false,
 ): Promise<{ info: T; child: ChildProcess; stop(): Promise<void> }> {
+  // Each bench server gets its own embedded analytics directory (libchdb takes one per process).
+  const analyticsDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-analytics-"));
   const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "servers", script)], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, LATCHKEY_ANALYTICS_DIR: analyticsDir, ...env },
     stdio: ipc ? ["ignore", "pipe", "inherit", "ipc"] : ["ignore", "pipe", "inherit"],
   });
   const info = await new Promise<T>((resolve, reject) => {
@@ -91,17 +93,20 @@ export async function spawnBenchServer<T>(
   return {
     info,
     child,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");
-      }),
+      });
+      rmSync(analyticsDir, { recursive: true, force: true });
+    },
   };
 }
 
 export interface LoadResult {
   requestsPerSecond: number;
+  successfulRequests: number;
   totalRequests: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
@@ -129,6 +134,7 @@ export async function load(options: {
   return {
     requestsPerSecond: Math.round(result.requests.average),
     totalRequests: result.requests.total,
+    successfulRequests: result["2xx"],
     latencyP50Ms: result.latency.p50,
     latencyP99Ms: result.latency.p99,
     non2xx: result.non2xx,
