@@ -82,7 +82,11 @@ export async function api(base: string, path: string, request: ApiRequest = {}):
     headers["content-type"] ??= "application/json";
     body = JSON.stringify(request.body);
   }
-  const response = await fetch(`${base}${path}`, { method: request.method ?? "GET", headers, body });
+  const response = await fetch(`${base}${path}`, {
+    method: request.method ?? "GET",
+    headers,
+    body: typeof body === "string" || body === undefined ? body : new Uint8Array(body),
+  });
   const text = await response.text();
   let parsed: unknown;
   if (response.headers.get("content-type")?.includes("application/json")) parsed = JSON.parse(text);

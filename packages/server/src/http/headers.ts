@@ -44,6 +44,8 @@ export const corsHeaders: Record<string, string> = {
     "x-hexclave-known-error",
     "x-hexclave-actual-status",
     "x-hexclave-request-id",
+    // Browsers may read it only when exposed; trackers back off as long as it asks.
+    "retry-after",
   ].join(", "),
   "access-control-max-age": "86400",
 };
