@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { openAnalyticsStore } from "../analytics-store/index.ts";
 import { readServerEnv } from "../config/env.ts";
 import { connectPostgres } from "../db/connect.ts";
 import { openDatabase } from "../db/database.ts";
@@ -44,6 +45,14 @@ async function main(argv: string[]): Promise<number> {
             ? `Database is up to date (${result.alreadyApplied.length} migrations applied).`
             : `Applied ${result.newlyApplied.length} migration(s); ${result.alreadyApplied.length} were already applied.`,
         );
+        if (env.clickhouseUrl) {
+          const analytics = await openAnalyticsStore(env, url, console.log);
+          await analytics.close();
+          console.log("Analytics store (ClickHouse) is up to date.");
+        } else {
+          // The embedded engine's directory belongs to the one process that serves it.
+          console.log("Embedded analytics (chDB) migrations are applied by `latchkey start`.");
+        }
         return 0;
       });
     case "db":

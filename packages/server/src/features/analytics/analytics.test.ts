@@ -211,6 +211,93 @@ describe("server events", () => {
   });
 });
 
+describe("sign-up events", () => {
+  it("records $sign-up with the way the user signed up", async () => {
+    const user = await signUpWithPassword(test, project);
+    const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: clientHeaders(project),
+      body: {},
+    });
+    const ids = [user.user_id, anonymous.body.user_id];
+    await expect
+      .poll(async () => {
+        const res = await queryAnalytics(
+          test,
+          project,
+          "SELECT toString(data.auth_method) AS method FROM events WHERE event_type = '$sign-up' AND user_id IN {ids:Array(String)} ORDER BY method",
+          { params: { ids } },
+        );
+        return res.body.result;
+      })
+      .toEqual([{ method: "anonymous" }, { method: "password" }]);
+  });
+});
+
+describe("saved analytics queries (config)", () => {
+  const rendered = async (target: TestProject) =>
+    (await api(test.url, "/api/v1/internal/config", { headers: adminHeaders(target) })).body;
+
+  it("creates, updates and deletes folders and queries in the environment override, per project", async () => {
+    const own = await createTestProject(test, "saved queries");
+    const other = await createTestProject(test, "saved queries, other");
+    const patch = (override: Record<string, unknown>) =>
+      api(test.url, "/api/v1/internal/config/override/environment", {
+        method: "PATCH",
+        headers: adminHeaders(own),
+        body: { config_override_string: JSON.stringify(override) },
+      });
+    expect(
+      (
+        await patch({
+          "analytics.queryFolders.growth": {
+            displayName: "Growth 📈",
+            sortOrder: -5,
+            queries: { daily: { displayName: "Daily", sqlQuery: `SELECT 1 -- ${"x".repeat(5000)}` } },
+          },
+          "analytics.queryFolders.empty": {},
+        })
+      ).status,
+    ).toBe(200);
+    let config = JSON.parse((await rendered(own)).config_string);
+    expect(config.analytics.queryFolders.growth).toMatchObject({ displayName: "Growth 📈", sortOrder: -5 });
+    expect(config.analytics.queryFolders.growth.queries.daily.sqlQuery).toHaveLength(5000 + 12);
+    expect(config.analytics.queryFolders.empty).toEqual({
+      displayName: "Unnamed Folder",
+      sortOrder: 0,
+      queries: {},
+    });
+
+    await patch({ "analytics.queryFolders.growth.queries.daily.displayName": "Daily users" });
+    await patch({ "analytics.queryFolders.empty": null });
+    config = JSON.parse((await rendered(own)).config_string);
+    expect(config.analytics.queryFolders.growth.queries.daily.displayName).toBe("Daily users");
+    expect(config.analytics.queryFolders.empty).toBeUndefined();
+
+    const environment = await api(test.url, "/api/v1/internal/config/override/environment", {
+      headers: adminHeaders(own),
+    });
+    expect(environment.body.config_string).toContain("Growth 📈");
+    const branch = await api(test.url, "/api/v1/internal/config/override/branch", {
+      headers: adminHeaders(own),
+    });
+    expect(branch.body.config_string).not.toContain("queryFolders");
+    expect(JSON.parse((await rendered(other)).config_string).analytics.queryFolders).toEqual({});
+
+    const pushed = await api(test.url, "/api/v1/internal/config/override/branch", {
+      method: "PUT",
+      headers: adminHeaders(own),
+      body: {
+        config_string: JSON.stringify({ "teams.allowClientTeamCreation": true }),
+        source: { type: "unlinked" },
+      },
+    });
+    expect(pushed.status).toBe(200);
+    config = JSON.parse((await rendered(own)).config_string);
+    expect(config.analytics.queryFolders.growth.queries.daily.displayName).toBe("Daily users");
+  });
+});
+
 describe("POST /internal/analytics/query", () => {
   it("answers plain queries and binds parameters as values", async () => {
     expect((await queryAnalytics(test, project, "SELECT 1 AS value")).body.result).toEqual([{ value: 1 }]);

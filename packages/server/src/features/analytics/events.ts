@@ -82,3 +82,24 @@ export function recordServerEvent(app: AppContext, row: EventRow): void {
     .write([eventRowJson(row)])
     .catch((error) => app.log(`analytics: could not record ${row.event_type} event: ${error}`));
 }
+
+/** How a user came to exist, as recorded on `$sign-up`. */
+export type SignUpMethod = "password" | "otp" | "anonymous" | "server";
+
+/** Records a `$sign-up` server event for a user just created. */
+export function recordSignUp(
+  app: AppContext,
+  scope: { project: { id: string }; tenancy: { branchId: string } },
+  userId: string,
+  method: SignUpMethod,
+): void {
+  recordServerEvent(app, {
+    event_type: "$sign-up",
+    event_at_ms: Date.now(),
+    data: { auth_method: method, is_anonymous: method === "anonymous" },
+    project_id: scope.project.id,
+    branch_id: scope.tenancy.branchId,
+    user_id: userId,
+    refresh_token_id: null,
+  });
+}

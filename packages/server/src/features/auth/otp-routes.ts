@@ -5,6 +5,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
+import { recordSignUp } from "../analytics/events.ts";
 import { sendEmail } from "../emails/outbox.ts";
 import { createUser, normalizeEmail } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
@@ -128,6 +129,7 @@ export const otpRoutes = [
         }
         return { ...(await signIn(app, trx, auth, userId, { ip: raw.ip })), is_new_user: isNewUser };
       });
+      if (result.is_new_user) recordSignUp(app, auth, result.user_id, "otp");
       return json(result);
     },
   }),

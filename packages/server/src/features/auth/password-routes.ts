@@ -4,6 +4,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
 import { requireUserSchema, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
+import { recordSignUp } from "../analytics/events.ts";
 import { sendContactVerification } from "../contact-channels/verification.ts";
 import { sendEmail } from "../emails/outbox.ts";
 import { selectUser } from "../users/records.ts";
@@ -80,6 +81,7 @@ export const passwordRoutes = [
         }
         return signIn(app, trx, auth, userId, { ip: raw.ip });
       });
+      if (!upgrading) recordSignUp(app, auth, tokens.user_id, "password");
       if (body.verification_callback_url) {
         await sendContactVerification(app, auth, tokens.user_id, null, body.verification_callback_url);
       }

@@ -3,6 +3,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
 import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
+import { recordSignUp } from "../analytics/events.ts";
 import { selectUser } from "../users/records.ts";
 import { createUser } from "../users/service.ts";
 import { accessTokenFor, signIn } from "./issue.ts";
@@ -29,6 +30,7 @@ export const sessionRoutes = [
         );
         return signIn(app, trx, auth, userId, { ip: raw.ip });
       });
+      recordSignUp(app, auth, tokens.user_id, "anonymous");
       return json(tokens);
     },
   }),

@@ -3,6 +3,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { rejectServerOnlyFields, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
+import { recordSignUp } from "../analytics/events.ts";
 import { listUsers } from "./list.ts";
 import { selectUser } from "./records.ts";
 import {
@@ -82,6 +83,7 @@ export const userRoutes = [
       const userId = await app.database.db
         .transaction()
         .execute((trx) => createUser(trx, tenancyContext(auth), body));
+      recordSignUp(app, auth, userId, body.is_anonymous ? "anonymous" : "server");
       const user = await selectUser(app.database.db, auth.tenancy.id, userId);
       return json(userView(user!, auth.tenancy.config, "server"), 201);
     },
