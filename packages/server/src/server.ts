@@ -10,6 +10,7 @@ import { applyMigrations } from "./db/migrations/runner.ts";
 import { pruneRateLimits } from "./features/auth/rate-limit.ts";
 import { SigningKeys } from "./features/auth/signing-keys.ts";
 import { AccessTokens } from "./features/auth/tokens.ts";
+import { startSyncWorker } from "./features/db-sync/worker.ts";
 import type { KeySetCreated } from "./features/project-keys/schemas.ts";
 import { ensureInternalProject, ProjectStore } from "./features/projects/index.ts";
 import { buildHttpServer } from "./http/server.ts";
@@ -75,6 +76,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     );
     housekeeping.unref();
     cleanups.push(async () => clearInterval(housekeeping));
+    const syncWorker = await startSyncWorker(app, postgres.connectionString);
+    cleanups.push(() => syncWorker.stop());
     const http = await buildHttpServer(app, httpRoutes);
     cleanups.push(() => http.close());
     await http.listen({ port: env.port, host: env.host });

@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { runMigrations as runWorkerMigrations } from "graphile-worker";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
@@ -53,6 +54,8 @@ export default async function setup(project: TestProject) {
   await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
   await admin.end();
   await applyMigrations(withDatabase(adminUrl, TEMPLATE_DATABASE), discoverMigrations());
+  // The job queue's own schema, so that every cloned database starts with it.
+  await runWorkerMigrations({ connectionString: withDatabase(adminUrl, TEMPLATE_DATABASE) });
 
   project.provide("postgresAdminUrl", adminUrl);
 

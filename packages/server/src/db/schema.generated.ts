@@ -19,6 +19,10 @@ export interface Database {
   session_replay_chunks: SessionReplayChunksTable;
   session_replays: SessionReplaysTable;
   sessions: SessionsTable;
+  sync_deleted_rows: SyncDeletedRowsTable;
+  sync_fusebox: SyncFuseboxTable;
+  sync_target_states: SyncTargetStatesTable;
+  sync_tenancy_pauses: SyncTenancyPausesTable;
   team_member_permissions: TeamMemberPermissionsTable;
   team_members: TeamMembersTable;
   teams: TeamsTable;
@@ -68,6 +72,8 @@ export interface ContactChannelsTable {
   is_primary: ColumnType<boolean, boolean | undefined, boolean>;
   used_for_auth: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface EmailOutboxTable {
@@ -193,6 +199,40 @@ export interface SessionsTable {
   expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+export interface SyncDeletedRowsTable {
+  id: ColumnType<string, string | undefined, string>;
+  tenancy_id: ColumnType<string, string, string>;
+  table_name: ColumnType<string, string, string>;
+  row_id: ColumnType<string, string, string>;
+  data: ColumnType<unknown, string, string>;
+  deleted_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+export interface SyncFuseboxTable {
+  singleton: ColumnType<boolean, boolean | undefined, boolean>;
+  sequencer_enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  delivery_enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface SyncTargetStatesTable {
+  tenancy_id: ColumnType<string, string, string>;
+  database_id: ColumnType<string, string, string>;
+  last_success_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  last_error_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  consecutive_failures: ColumnType<number, number | undefined, number>;
+}
+
+export interface SyncTenancyPausesTable {
+  tenancy_id: ColumnType<string, string, string>;
+  sequencer_paused: ColumnType<boolean, boolean | undefined, boolean>;
+  delivery_paused: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface TeamMemberPermissionsTable {
   tenancy_id: ColumnType<string, string, string>;
   team_id: ColumnType<string, string, string>;
@@ -258,6 +298,8 @@ export interface UsersTable {
   last_active_at: ColumnType<Date, Date | string | undefined, Date | string>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface VerificationCodesTable {
@@ -310,6 +352,8 @@ export const databaseSchema = {
     is_primary: { type: "boolean", nullable: false, hasDefault: true },
     used_for_auth: { type: "boolean", nullable: false, hasDefault: true },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   email_outbox: {
     id: { type: "uuid", nullable: false, hasDefault: true },
@@ -422,6 +466,36 @@ export const databaseSchema = {
     last_used_ip: { type: "text", nullable: true, hasDefault: false },
     expires_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
   },
+  sync_deleted_rows: {
+    id: { type: "uuid", nullable: false, hasDefault: true },
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    table_name: { type: "text", nullable: false, hasDefault: false },
+    row_id: { type: "uuid", nullable: false, hasDefault: false },
+    data: { type: "jsonb", nullable: false, hasDefault: false },
+    deleted_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
+  },
+  sync_fusebox: {
+    singleton: { type: "boolean", nullable: false, hasDefault: true },
+    sequencer_enabled: { type: "boolean", nullable: false, hasDefault: true },
+    delivery_enabled: { type: "boolean", nullable: false, hasDefault: true },
+    updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  sync_target_states: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    database_id: { type: "text", nullable: false, hasDefault: false },
+    last_success_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    last_error: { type: "text", nullable: true, hasDefault: false },
+    last_error_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    consecutive_failures: { type: "integer", nullable: false, hasDefault: true },
+  },
+  sync_tenancy_pauses: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    sequencer_paused: { type: "boolean", nullable: false, hasDefault: true },
+    delivery_paused: { type: "boolean", nullable: false, hasDefault: true },
+    updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
   team_member_permissions: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
     team_id: { type: "uuid", nullable: false, hasDefault: false },
@@ -482,6 +556,8 @@ export const databaseSchema = {
     last_active_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   verification_codes: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },

@@ -1,8 +1,10 @@
 import type { ConfigLevel } from "@latchkey/contracts";
 import Type from "typebox";
+import type { AppContext } from "../../app-context.ts";
 import { StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
+import { enqueueTenancySync } from "../db-sync/queue.ts";
 import {
   type BranchSource,
   changeOverride,
@@ -37,6 +39,15 @@ const sourceSchema = Type.Union([
   Type.Object({ type: Type.Literal("pushed-from-unknown") }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal("unlinked") }, { additionalProperties: false }),
 ]);
+/**
+ * After an override changed: every process drops its cached config (the trigger tells the others), and
+ * external databases are synced at once — a newly added one is filled without waiting for a change.
+ */
+async function configChanged(app: AppContext, auth: RequestAuth): Promise<void> {
+  app.projects.invalidate(auth.project.id);
+  await enqueueTenancySync(app, app.database.db, auth.tenancy.id);
+}
+
 const configString = Type.Object({ config_string: Type.String() });
 
 /** Server keys may manage the pushable branch config only; everything else needs admin access. */
@@ -92,7 +103,7 @@ export const configRoutes = [
       assertMayManage(auth, params.level);
       const patch = parseOverride(params.level, body.config_override_string);
       await changeOverride(app.database, params.level, target(auth), patchWith(patch));
-      app.projects.invalidate(auth.project.id);
+      await configChanged(app, auth);
       return success();
     },
   }),
@@ -123,7 +134,7 @@ export const configRoutes = [
         replaceWith(replacement),
         params.level === "branch" ? (body.source as BranchSource) : undefined,
       );
-      app.projects.invalidate(auth.project.id);
+      await configChanged(app, auth);
       return success();
     },
   }),
@@ -140,7 +151,7 @@ export const configRoutes = [
     },
     handler: async ({ auth, params, body, app }) => {
       await changeOverride(app.database, params.level, target(auth), removeKeys(body.keys));
-      app.projects.invalidate(auth.project.id);
+      await configChanged(app, auth);
       return success();
     },
   }),
@@ -164,7 +175,7 @@ export const configRoutes = [
     schemas: {},
     handler: async ({ auth, app }) => {
       await setBranchSource(app.database, target(auth), { type: "unlinked" });
-      app.projects.invalidate(auth.project.id);
+      await configChanged(app, auth);
       return success();
     },
   }),

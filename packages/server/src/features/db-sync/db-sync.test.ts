@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
+import {
+  configureTargets,
+  expectInSync,
+  sourceUsers,
+  targetQuery,
+  targetUsers,
+  tenancyIdOf,
+} from "../../../test/db-sync.ts";
+import {
+  api,
+  createTestProject,
+  serverHeaders,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+  uniqueEmail,
+} from "../../../test/server.ts";
+
+let test: TestServer;
+let project: TestProject;
+let tenancyId: string;
+let target: TestDatabase;
+const databases: TestDatabase[] = [];
+
+beforeAll(async () => {
+  test = await startTestServer();
+  project = await createTestProject(test, "Synced");
+  tenancyId = await tenancyIdOf(test, project);
+  target = await createTestDatabase({ empty: true });
+  databases.push(target);
+  await configureTargets(test, project, { main: target.url });
+});
+afterAll(async () => {
+  await test?.close();
+  for (const database of databases) await database.drop();
+});
+
+const createUser = async (body: Record<string, unknown>, target_ = project) => {
+  const res = await api(test.url, "/api/v1/users", { method: "POST", headers: serverHeaders(target_), body });
+  expect(res.status).toBe(201);
+  return res.body as { id: string };
+};
+const updateUser = (id: string, body: Record<string, unknown>) =>
+  api(test.url, `/api/v1/users/${id}`, { method: "PATCH", headers: serverHeaders(project), body });
+const deleteUser = (id: string) =>
+  api(test.url, `/api/v1/users/${id}`, { method: "DELETE", headers: serverHeaders(project) });
+
+describe("basics", () => {
+  it("creates the target tables and syncs inserts, updates and deletes", async () => {
+    const email = uniqueEmail("sync");
+    const user = await createUser({ primary_email: email, display_name: "First" });
+    await expect
+      .poll(() => targetUsers(target.url, [user.id]), { timeout: 10_000, interval: 50 })
+      .toEqual([{ id: user.id, display_name: "First", primary_email: email }]);
+    const cursor = async () =>
+      Number(
+        (
+          await targetQuery<{ c: string }>(
+            target.url,
+            "SELECT last_synced_sequence_id AS c FROM _latchkey_sync_cursors WHERE tenancy_id = $1 AND mapping_name = 'users'",
+            [tenancyId],
+          )
+        )[0]?.c,
+      );
+    const before = await cursor();
+    expect(before).toBeGreaterThan(0);
+
+    await updateUser(user.id, { display_name: 'Renamed 🚀 "quoted" — 日本語' });
+    await expect
+      .poll(async () => (await targetUsers(target.url, [user.id]))[0]?.display_name, {
+        timeout: 10_000,
+        interval: 50,
+      })
+      .toBe('Renamed 🚀 "quoted" — 日本語');
+    expect(await cursor()).toBeGreaterThan(before);
+
+    expect((await deleteUser(user.id)).status).toBe(200);
+    await expect
+      .poll(() => targetUsers(target.url, [user.id]), { timeout: 10_000, interval: 50 })
+      .toEqual([]);
+  });
+
+  it("shows only the primary e-mail, and syncs contact channels", async () => {
+    const email = uniqueEmail("primary");
+    const user = await createUser({ primary_email: email });
+    const secondary = await api(test.url, "/api/v1/contact-channels", {
+      method: "POST",
+      headers: serverHeaders(project),
+      body: { user_id: user.id, type: "email", value: uniqueEmail("secondary"), used_for_auth: false },
+    });
+    expect(secondary.status).toBe(201);
+    await expectInSync(test, tenancyId, target.url);
+    const channels = async () =>
+      targetQuery<{ value: string; is_primary: boolean }>(
+        target.url,
+        "SELECT value, is_primary FROM contact_channels WHERE user_id = $1 ORDER BY is_primary DESC",
+        [user.id],
+      );
+    await expect.poll(channels, { timeout: 10_000, interval: 50 }).toEqual([
+      { value: email, is_primary: true },
+      { value: secondary.body.value, is_primary: false },
+    ]);
+  });
+
+  it("keeps the last of quick successive updates", async () => {
+    const user = await createUser({ display_name: "v0" });
+    for (let i = 1; i <= 5; i++) await updateUser(user.id, { display_name: `v${i}` });
+    const [synced] = await expectInSync(test, tenancyId, target.url);
+    expect((await targetUsers(target.url, [user.id]))[0]!.display_name).toBe("v5");
+    expect(synced).toBeDefined();
+  });
+
+  it("captures raw SQL writes, pages past one batch and honours deletes among them", async () => {
+    const pool = test.server.app.database.pool;
+    await pool.query(
+      `INSERT INTO users (tenancy_id, display_name) SELECT $1, 'bulk ' || g FROM generate_series(1, 1500) g`,
+      [tenancyId],
+    );
+    await pool.query(
+      `DELETE FROM users WHERE tenancy_id = $1 AND id IN (SELECT id FROM users WHERE tenancy_id = $1 AND display_name LIKE 'bulk %' ORDER BY display_name LIMIT 10)`,
+      [tenancyId],
+    );
+    await pool.query(
+      `UPDATE users SET display_name = display_name || ' (edited)' WHERE tenancy_id = $1 AND display_name = 'bulk 777'`,
+      [tenancyId],
+    );
+    const expected = await sourceUsers(test, tenancyId);
+    await expect
+      .poll(async () => (await targetUsers(target.url)).length, { timeout: 30_000, interval: 100 })
+      .toBe(expected.length);
+    expect(await targetUsers(target.url)).toEqual(expected);
+  });
+
+  it("never exports uncommitted changes, and does not wait for them", async () => {
+    const user = await createUser({ display_name: "Before" });
+    await expectInSync(test, tenancyId, target.url);
+    const writer = await test.server.app.database.pool.connect();
+    try {
+      await writer.query("BEGIN");
+      await writer.query("UPDATE users SET display_name = 'Uncommitted' WHERE tenancy_id = $1 AND id = $2", [
+        tenancyId,
+        user.id,
+      ]);
+      const marker = await createUser({ display_name: "Marker" });
+      await expect
+        .poll(() => targetUsers(target.url, [marker.id]), { timeout: 10_000, interval: 50 })
+        .toHaveLength(1);
+      expect((await targetUsers(target.url, [user.id]))[0]!.display_name).toBe("Before");
+      await writer.query("COMMIT");
+    } finally {
+      writer.release();
+    }
+    await expect
+      .poll(async () => (await targetUsers(target.url, [user.id]))[0]?.display_name, {
+        timeout: 10_000,
+        interval: 50,
+      })
+      .toBe("Uncommitted");
+  });
+
+  it("gives the target's readers SELECT and nothing else", async () => {
+    await createUser({ display_name: "Readable" });
+    await expectInSync(test, tenancyId, target.url);
+    const client = await import("pg").then(
+      ({ default: pg }) => new pg.Client({ connectionString: target.url }),
+    );
+    await client.connect();
+    try {
+      await client.query("CREATE ROLE latchkey_reader_probe NOLOGIN").catch(() => {});
+      await client.query("SET ROLE latchkey_reader_probe");
+      expect((await client.query("SELECT count(*) FROM users")).rows[0].count).not.toBe("0");
+      await expect(client.query("DELETE FROM users")).rejects.toThrow(/permission denied/);
+      await expect(client.query("UPDATE users SET display_name = 'x'")).rejects.toThrow(/permission denied/);
+    } finally {
+      await client.query("RESET ROLE").catch(() => {});
+      await client.end();
+    }
+  });
+});
+
+describe("targets", () => {
+  it("isolates a broken target: the good one still syncs", async () => {
+    const other = await createTestProject(test, "Two targets");
+    const good = await createTestDatabase({ empty: true });
+    databases.push(good);
+    await configureTargets(test, other, {
+      good: good.url,
+      bad: "postgresql://nobody:nothing@127.0.0.1:1/none",
+    });
+    const user = await createUser({ display_name: "Reaches good" }, other);
+    await expect
+      .poll(() => targetUsers(good.url, [user.id]), { timeout: 10_000, interval: 50 })
+      .toHaveLength(1);
+  });
+
+  it("keeps each project's rows in its own targets", async () => {
+    const other = await createTestProject(test, "Isolated");
+    const otherTarget = await createTestDatabase({ empty: true });
+    databases.push(otherTarget);
+    await configureTargets(test, other, { main: otherTarget.url });
+    const mine = await createUser({ display_name: "Mine" });
+    const theirs = await createUser({ display_name: "Theirs" }, other);
+    await expect
+      .poll(() => targetUsers(otherTarget.url, [theirs.id]), { timeout: 10_000, interval: 50 })
+      .toHaveLength(1);
+    await expectInSync(test, tenancyId, target.url);
+    expect(await targetUsers(target.url, [theirs.id])).toEqual([]);
+    expect(await targetUsers(otherTarget.url, [mine.id])).toEqual([]);
+  });
+
+  it("fills a newly configured target with everything, and recreates a dropped table", async () => {
+    const fresh = await createTestDatabase({ empty: true });
+    databases.push(fresh);
+    await configureTargets(test, project, { main: target.url, fresh: fresh.url });
+    const expected = await sourceUsers(test, tenancyId);
+    await expect.poll(() => targetUsers(fresh.url), { timeout: 30_000, interval: 100 }).toEqual(expected);
+
+    await targetQuery(fresh.url, "DROP TABLE users");
+    await createUser({ display_name: "After the drop" });
+    const now = await sourceUsers(test, tenancyId);
+    await expect.poll(() => targetUsers(fresh.url), { timeout: 30_000, interval: 100 }).toEqual(now);
+  });
+});

@@ -1,0 +1,126 @@
+import { sql } from "kysely";
+import type { AppContext } from "../../app-context.ts";
+import { changesQuery, mappings } from "./mappings.ts";
+import { type ChangeRow, PostgresTarget } from "./postgres-target.ts";
+import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
+
+export const PAGE_SIZE = 1000;
+
+/** Open connections to customers' databases, by connection string, shared by the jobs of a process. */
+const targets = new Map<string, PostgresTarget>();
+
+export async function closeTargets(): Promise<void> {
+  const open = [...targets.values()];
+  targets.clear();
+  await Promise.all(open.map((target) => target.close().catch(() => {})));
+}
+
+/**
+ * One sync run of a (tenancy, external database): for each mapping, pages of changes after the
+ * target's cursor are applied in sequence order until none are left. A failure is recorded and the
+ * run is re-queued with exponential backoff (1 s, 2 s, 4 s … 60 s); the next run resumes from the
+ * cursor, so nothing is lost and nothing applied twice.
+ */
+export async function runSync(app: AppContext, payload: SyncJobPayload): Promise<void> {
+  // One run per (tenancy, database) at a time, across processes: a delete applied by one run could
+  // otherwise be undone by an older insert of another. The lock dies with its connection, so a killed
+  // worker never leaves it held.
+  const lock = await app.database.pool.connect();
+  try {
+    const key = `db-sync:${payload.tenancyId}:${payload.databaseId}`;
+    const acquired = await lock.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [key]);
+    if (!acquired.rows[0].ok) {
+      // Another run is busy with this target: look again right after it.
+      await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + 100));
+      return;
+    }
+    try {
+      await syncOnce(app, payload);
+    } finally {
+      await lock.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]);
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void> {
+  const database = (await externalDatabasesOf(app, payload.tenancyId)).find(
+    (d) => d.id === payload.databaseId,
+  );
+  if (!database) return; // removed from the config since it was queued
+  if (await deliveryPaused(app, payload.tenancyId)) return; // resuming queues it again
+  try {
+    if (database.type !== "postgres") {
+      throw new Error(
+        `External database "${database.id}": type ${JSON.stringify(database.type ?? null)} is not supported yet.`,
+      );
+    }
+    if (!database.connectionString)
+      throw new Error(`External database "${database.id}" has no connectionString.`);
+    let target = targets.get(database.connectionString);
+    if (!target) {
+      target = new PostgresTarget(database.connectionString);
+      targets.set(database.connectionString, target);
+    }
+    for (const mapping of mappings) {
+      await target.ensureTable(payload.tenancyId, mapping);
+      let cursor = await target.cursor(payload.tenancyId, mapping);
+      for (;;) {
+        const { rows } = await app.database.pool.query<ChangeRow>(changesQuery(mapping), [
+          payload.tenancyId,
+          cursor,
+          PAGE_SIZE,
+        ]);
+        if (rows.length === 0) break;
+        await target.apply(payload.tenancyId, mapping, rows);
+        cursor = rows[rows.length - 1]!.seq;
+        if (rows.length < PAGE_SIZE) break;
+      }
+    }
+    await recordOutcome(app, payload, null);
+  } catch (error) {
+    const failures = await recordOutcome(app, payload, error);
+    const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
+    await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + delayMs));
+  }
+}
+
+async function deliveryPaused(app: AppContext, tenancyId: string): Promise<boolean> {
+  const { rows } = await sql<{ paused: boolean }>`
+    SELECT NOT f.delivery_enabled OR coalesce(p.delivery_paused, false) AS paused
+    FROM sync_fusebox f LEFT JOIN sync_tenancy_pauses p ON p.tenancy_id = ${tenancyId}`.execute(
+    app.database.db,
+  );
+  return rows[0]?.paused ?? false;
+}
+
+/** Stores the run's outcome for the status endpoint; returns the number of failures in a row. */
+async function recordOutcome(app: AppContext, payload: SyncJobPayload, error: unknown): Promise<number> {
+  const message = error === null ? null : error instanceof Error ? error.message : String(error);
+  if (message) app.log(`db-sync ${payload.tenancyId}/${payload.databaseId}: ${message}`);
+  const row = await app.database.db
+    .insertInto("sync_target_states")
+    .values({
+      tenancy_id: payload.tenancyId,
+      database_id: payload.databaseId,
+      last_success_at: message ? null : new Date(),
+      last_error: message,
+      last_error_at: message ? new Date() : null,
+      consecutive_failures: message ? 1 : 0,
+    })
+    .onConflict((conflict) =>
+      conflict.columns(["tenancy_id", "database_id"]).doUpdateSet(
+        message
+          ? {
+              last_error: message,
+              last_error_at: new Date(),
+              consecutive_failures: sql`sync_target_states.consecutive_failures + 1`,
+            }
+          : { last_success_at: new Date(), consecutive_failures: 0 },
+      ),
+    )
+    .returning("consecutive_failures")
+    .executeTakeFirstOrThrow();
+  return row.consecutive_failures;
+}

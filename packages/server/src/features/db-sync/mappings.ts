@@ -1,0 +1,130 @@
+/**
+ * What is synced: each mapping turns one source table (plus its tombstones) into one table in the
+ * customer's database. A mapping declares the target's columns once; the DDL, the fetch query's
+ * output and the apply statements all follow from that list.
+ */
+export interface TargetColumn {
+  name: string;
+  /** PostgreSQL type in the target, with its constraint (`uuid NOT NULL`). */
+  postgres: string;
+  /** ClickHouse type in the target. */
+  clickhouse: string;
+  /** The value for a tombstone row of a deleted source row (ClickHouse keeps tombstones as rows). */
+  deletedValue: string;
+}
+
+export interface Mapping {
+  name: string;
+  /** The source table; its tombstones carry this `table_name`. */
+  sourceTable: "users" | "contact_channels";
+  targetTable: string;
+  columns: TargetColumn[];
+  primaryKey: string[];
+  /**
+   * SELECT of the live rows of one tenancy with `sync_seq > $2`, as `(<columns>, seq)`; `$1` is the
+   * tenancy. The engine unions the tombstones and orders by `seq`.
+   */
+  liveRows: string;
+}
+
+const uuidColumn = (name: string): TargetColumn => ({
+  name,
+  postgres: "uuid NOT NULL",
+  clickhouse: "UUID",
+  deletedValue: `(d.data->>'${name}')::uuid`,
+});
+const text = (name: string, notNull = false): TargetColumn => ({
+  name,
+  postgres: notNull ? "text NOT NULL" : "text",
+  clickhouse: notNull ? "String" : "Nullable(String)",
+  deletedValue: notNull ? "''" : "NULL",
+});
+const bool = (name: string, fallback: boolean): TargetColumn => ({
+  name,
+  postgres: `boolean NOT NULL DEFAULT ${fallback}`,
+  clickhouse: "UInt8",
+  deletedValue: String(fallback),
+});
+const timestamp = (name: string): TargetColumn => ({
+  name,
+  postgres: "timestamptz NOT NULL",
+  clickhouse: "DateTime64(3, 'UTC')",
+  deletedValue: "d.deleted_at",
+});
+const jsonObject = (name: string): TargetColumn => ({
+  name,
+  postgres: "jsonb NOT NULL DEFAULT '{}'",
+  clickhouse: "String",
+  deletedValue: "'{}'::jsonb",
+});
+
+export const mappings: Mapping[] = [
+  {
+    name: "users",
+    sourceTable: "users",
+    targetTable: "users",
+    primaryKey: ["id"],
+    columns: [
+      uuidColumn("id"),
+      text("display_name"),
+      text("profile_image_url"),
+      text("primary_email"),
+      bool("primary_email_verified", false),
+      timestamp("signed_up_at"),
+      jsonObject("client_metadata"),
+      jsonObject("client_read_only_metadata"),
+      jsonObject("server_metadata"),
+      bool("is_anonymous", false),
+    ],
+    liveRows: `
+      SELECT u.id, u.display_name, u.profile_image_url, email.value AS primary_email,
+             coalesce(email.is_verified, false) AS primary_email_verified, u.signed_up_at,
+             coalesce(u.client_metadata, '{}') AS client_metadata,
+             coalesce(u.client_read_only_metadata, '{}') AS client_read_only_metadata,
+             coalesce(u.server_metadata, '{}') AS server_metadata, u.is_anonymous, u.sync_seq AS seq
+      FROM users u
+      LEFT JOIN contact_channels email ON email.tenancy_id = u.tenancy_id AND email.user_id = u.id
+        AND email.type = 'email' AND email.is_primary
+      WHERE u.tenancy_id = $1 AND u.sync_seq > $2`,
+  },
+  {
+    name: "contact_channels",
+    sourceTable: "contact_channels",
+    targetTable: "contact_channels",
+    primaryKey: ["id"],
+    columns: [
+      uuidColumn("id"),
+      uuidColumn("user_id"),
+      text("type", true),
+      text("value", true),
+      bool("is_primary", false),
+      bool("is_verified", false),
+      bool("used_for_auth", false),
+      timestamp("created_at"),
+    ],
+    liveRows: `
+      SELECT c.id, c.user_id, c.type, c.value, c.is_primary, c.is_verified, c.used_for_auth, c.created_at,
+             c.sync_seq AS seq
+      FROM contact_channels c
+      WHERE c.tenancy_id = $1 AND c.sync_seq > $2`,
+  },
+];
+
+/**
+ * One page of changes of a mapping for a tenancy after `cursor`, in sequence order: live rows
+ * (`deleted` false) and tombstones (`deleted` true, other columns neutral).
+ */
+export function changesQuery(mapping: Mapping): string {
+  const columns = mapping.columns.map((c) => c.name).join(", ");
+  const tombstones = mapping.columns.map((c) => `${c.deletedValue} AS ${c.name}`).join(", ");
+  return `
+    SELECT * FROM (
+      SELECT ${columns}, seq, false AS deleted FROM (${mapping.liveRows}) live
+      UNION ALL
+      SELECT ${tombstones}, d.sync_seq AS seq, true AS deleted
+      FROM sync_deleted_rows d
+      WHERE d.tenancy_id = $1 AND d.table_name = '${mapping.sourceTable}' AND d.sync_seq > $2
+    ) changes
+    ORDER BY seq
+    LIMIT $3`;
+}

@@ -1,0 +1,57 @@
+import { sql } from "kysely";
+import type { AppContext } from "../../app-context.ts";
+import type { Db } from "../users/records.ts";
+
+export const SYNC_TASK = "db_sync";
+
+export interface SyncJobPayload {
+  tenancyId: string;
+  databaseId: string;
+}
+
+export interface ExternalDatabase {
+  id: string;
+  type: "postgres" | "clickhouse" | undefined;
+  connectionString: string | undefined;
+}
+
+/** A tenancy's configured external databases (from the cached project config). */
+export async function externalDatabasesOf(app: AppContext, tenancyId: string): Promise<ExternalDatabase[]> {
+  const tenancy = await app.database.db
+    .selectFrom("tenancies")
+    .select(["project_id", "branch_id"])
+    .where("id", "=", tenancyId)
+    .executeTakeFirst();
+  if (!tenancy) return [];
+  const project = await app.projects.get(tenancy.project_id);
+  const config = project?.branches.get(tenancy.branch_id)?.config;
+  return Object.entries(config?.dbSync.externalDatabases ?? {}).map(([id, database]) => ({
+    id,
+    type: database.type,
+    connectionString: database.connectionString,
+  }));
+}
+
+/**
+ * Queues a sync of each of the tenancy's external databases, in the caller's transaction. A job's key
+ * and queue are the pair (tenancy, database): queued jobs for one pair collapse into one, and jobs of
+ * one pair run one at a time, in order — two syncs of one target never race.
+ */
+export async function enqueueTenancySync(app: AppContext, db: Db, tenancyId: string): Promise<void> {
+  for (const database of await externalDatabasesOf(app, tenancyId)) {
+    await enqueueDatabaseSync(db, { tenancyId, databaseId: database.id });
+  }
+}
+
+export async function enqueueDatabaseSync(db: Db, payload: SyncJobPayload, runAt?: Date): Promise<void> {
+  const key = `db-sync:${payload.tenancyId}:${payload.databaseId}`;
+  await sql`SELECT graphile_worker.add_job(
+    ${SYNC_TASK},
+    ${JSON.stringify(payload)}::json,
+    queue_name => ${key},
+    run_at => ${runAt ?? null}::timestamptz,
+    max_attempts => 1000,
+    job_key => ${key},
+    job_key_mode => 'replace'
+  )`.execute(db);
+}

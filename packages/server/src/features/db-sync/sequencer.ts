@@ -1,0 +1,67 @@
+import { sql } from "kysely";
+import type { AppContext } from "../../app-context.ts";
+import { enqueueTenancySync } from "./queue.ts";
+
+/** Held (per transaction) by the one sequencer pass running at a time, across all processes. */
+const SEQUENCER_LOCK_KEY = 0x4c41_5353; // "LASS"
+const BATCH = 5000;
+
+/** The captured tables and how a dirty row is picked and stamped. */
+const sequencedTables = [
+  { table: "users", key: "tenancy_id, id" },
+  { table: "contact_channels", key: "tenancy_id, user_id, id" },
+  { table: "sync_deleted_rows", key: "id" },
+] as const;
+
+/**
+ * One sequencer pass: stamps dirty rows with ids from the global sequence and queues a sync of every
+ * tenancy that changed, all in one transaction. Passes are serialised by an advisory lock, so their
+ * transactions commit in the order their ids were drawn: once a reader has seen id N, no id below N
+ * can appear later, and a cursor can never skip a row. Rows a writer still holds are skipped (SKIP
+ * LOCKED) and stamped by a later pass, with later ids.
+ *
+ * Returns how many rows were stamped (0 when another pass held the lock or nothing was dirty).
+ */
+export async function runSequencerPass(app: AppContext): Promise<number> {
+  return app.database.db.transaction().execute(async (trx) => {
+    const locked = await sql<{
+      locked: boolean;
+    }>`SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_KEY}) AS locked`.execute(trx);
+    if (!locked.rows[0]?.locked) return 0;
+    const fusebox = await trx.selectFrom("sync_fusebox").select("sequencer_enabled").executeTakeFirst();
+    if (fusebox && !fusebox.sequencer_enabled) return 0;
+    // The capture triggers must not mark the rows this pass stamps as dirty again.
+    await sql`SELECT set_config('latchkey.sequencing', 'on', true)`.execute(trx);
+
+    const tenancies = new Set<string>();
+    let stamped = 0;
+    for (const { table, key } of sequencedTables) {
+      const { rows } = await sql<{ tenancy_id: string }>`
+        WITH picked AS (
+          SELECT ${sql.raw(key)} FROM ${sql.table(table)} t
+          WHERE sync_dirty
+            AND NOT EXISTS (SELECT 1 FROM sync_tenancy_pauses p WHERE p.tenancy_id = t.tenancy_id AND p.sequencer_paused)
+          ORDER BY tenancy_id
+          LIMIT ${BATCH}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE ${sql.table(table)} t SET sync_seq = nextval('sync_sequence'), sync_dirty = false
+        FROM picked WHERE (${sql.raw(
+          key
+            .split(", ")
+            .map((c) => `t.${c}`)
+            .join(", "),
+        )}) = (${sql.raw(
+          key
+            .split(", ")
+            .map((c) => `picked.${c}`)
+            .join(", "),
+        )})
+        RETURNING t.tenancy_id`.execute(trx);
+      stamped += rows.length;
+      for (const row of rows) tenancies.add(row.tenancy_id);
+    }
+    for (const tenancyId of tenancies) await enqueueTenancySync(app, trx, tenancyId);
+    return stamped;
+  });
+}

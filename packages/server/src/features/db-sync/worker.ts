@@ -1,0 +1,84 @@
+import { Logger, type Runner, run } from "graphile-worker";
+import { sql } from "kysely";
+import type { AppContext } from "../../app-context.ts";
+import { closeTargets, runSync } from "./engine.ts";
+import { enqueueTenancySync, SYNC_TASK, type SyncJobPayload } from "./queue.ts";
+import { runSequencerPass } from "./sequencer.ts";
+
+export interface SyncWorker {
+  /** Runs a sequencer pass now (and again if more changes arrive meanwhile). */
+  wake(): void;
+  stop(): Promise<void>;
+}
+
+const SWEEP_MS = 2000;
+
+/**
+ * The db-sync pipeline of one process: the sequencer, woken by the capture triggers' NOTIFY at commit
+ * (with a slow sweep as safety net), and graphile-worker running sync jobs. Any number of processes
+ * may run it: sequencer passes are serialised by an advisory lock, jobs by graphile-worker's row
+ * locks and a lock per target.
+ */
+export async function startSyncWorker(app: AppContext, connectionString: string): Promise<SyncWorker> {
+  const runner: Runner = await run({
+    connectionString,
+    concurrency: 4,
+    noHandleSignals: true,
+    pollInterval: 1000,
+    logger: new Logger(() => (level, message) => {
+      if (level === "error") app.log(`db-sync worker: ${message}`);
+    }),
+    taskList: {
+      [SYNC_TASK]: async (payload) => runSync(app, payload as SyncJobPayload),
+    },
+  });
+
+  let running = false;
+  let again = false;
+  let stopped = false;
+  const sequence = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        const stamped = await runSequencerPass(app);
+        if (stamped > 0) again = true; // there may be more than one batch
+      } while (again && !stopped);
+    } catch (error) {
+      app.log(`db-sync sequencer: ${error}`);
+    } finally {
+      running = false;
+    }
+  };
+  app.changes.on("latchkey_sync_dirty", () => void sequence());
+  const sweep = setInterval(() => void sequence(), SWEEP_MS);
+  sweep.unref();
+  await reconcile(app);
+  void sequence();
+
+  return {
+    wake: () => void sequence(),
+    stop: async () => {
+      stopped = true;
+      clearInterval(sweep);
+      await runner.stop();
+      await closeTargets();
+    },
+  };
+}
+
+/**
+ * At start-up every tenancy with external databases is queued once: whatever a crashed process left
+ * half done is picked up from the targets' cursors.
+ */
+async function reconcile(app: AppContext): Promise<void> {
+  const { rows } = await sql<{ id: string }>`
+    SELECT t.id FROM tenancies t
+    JOIN environment_config_overrides o ON o.project_id = t.project_id AND o.branch_id = t.branch_id
+    WHERE o.config::text LIKE '%externalDatabases%'`.execute(app.database.db);
+  for (const row of rows) await enqueueTenancySync(app, app.database.db, row.id);
+}
