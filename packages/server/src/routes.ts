@@ -7,6 +7,7 @@ import { sessionRoutes } from "./features/auth/session-routes.ts";
 import { tokenRoutes } from "./features/auth/token-routes.ts";
 import { configRoutes } from "./features/config/index.ts";
 import { contactChannelRoutes } from "./features/contact-channels/routes.ts";
+import { dbSyncRoutes } from "./features/db-sync/routes.ts";
 import { migrationTestFolders, migrationTestRoutes } from "./features/migration-tests/routes.ts";
 import { projectKeyRoutes } from "./features/project-keys/index.ts";
 import { projectRoutes } from "./features/projects/index.ts";
@@ -36,6 +37,7 @@ export const httpRoutes: HttpRoutes = {
     ...tokenRoutes,
     ...analyticsRoutes,
     ...sessionReplayRoutes,
+    ...dbSyncRoutes,
     ...migrationTestRoutes,
   ],
   migrations: { ...migrationTestFolders },

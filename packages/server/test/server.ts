@@ -31,7 +31,11 @@ export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<Tes
       analyticsDir: testAnalyticsDir,
       ...env,
     },
-    log: (message) => logs.push(message),
+    log: (message) => {
+      logs.push(message);
+      // LATCHKEY_TEST_LOG=1 shows the server's log (unexpected errors, background failures) while debugging.
+      if (process.env.LATCHKEY_TEST_LOG === "1") console.log(`[server] ${message}`);
+    },
   });
   if (!server.internalProjectKeys) throw new Error("a fresh database must create the internal project");
   return {

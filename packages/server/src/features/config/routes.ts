@@ -5,6 +5,7 @@ import { StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { enqueueTenancySync } from "../db-sync/queue.ts";
+import { redactConfigSecrets } from "../db-sync/redact.ts";
 import {
   type BranchSource,
   changeOverride,
@@ -73,7 +74,8 @@ export const configRoutes = [
     hidden: true,
     access: ["admin"],
     schemas: { response: configString },
-    handler: async ({ auth }) => json({ config_string: JSON.stringify(auth.tenancy.config) }),
+    handler: async ({ auth }) =>
+      json({ config_string: JSON.stringify(redactConfigSecrets(auth.tenancy.config)) }),
   }),
   defineRoute({
     method: "GET",
@@ -85,7 +87,7 @@ export const configRoutes = [
     schemas: { params: levelParams, response: configString },
     handler: async ({ auth, params }) => {
       assertMayManage(auth, params.level);
-      return json({ config_string: JSON.stringify(storedOverride(auth, params.level)) });
+      return json({ config_string: JSON.stringify(redactConfigSecrets(storedOverride(auth, params.level))) });
     },
   }),
   defineRoute({

@@ -3,6 +3,7 @@ import type { AppContext } from "../../app-context.ts";
 import { changesQuery, mappings } from "./mappings.ts";
 import { type ChangeRow, PostgresTarget } from "./postgres-target.ts";
 import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
+import { telemetry } from "./telemetry.ts";
 
 export const PAGE_SIZE = 1000;
 
@@ -45,6 +46,8 @@ export async function runSync(app: AppContext, payload: SyncJobPayload): Promise
 }
 
 async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void> {
+  const started = performance.now();
+  telemetry.engine.runs++;
   const database = (await externalDatabasesOf(app, payload.tenancyId)).find(
     (d) => d.id === payload.databaseId,
   );
@@ -64,7 +67,7 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
       targets.set(database.connectionString, target);
     }
     for (const mapping of mappings) {
-      await target.ensureTable(payload.tenancyId, mapping);
+      await target.ensureTable(mapping);
       let cursor = await target.cursor(payload.tenancyId, mapping);
       for (;;) {
         const { rows } = await app.database.pool.query<ChangeRow>(changesQuery(mapping), [
@@ -74,12 +77,16 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
         ]);
         if (rows.length === 0) break;
         await target.apply(payload.tenancyId, mapping, rows);
+        telemetry.engine.rows_applied += rows.length;
         cursor = rows[rows.length - 1]!.seq;
         if (rows.length < PAGE_SIZE) break;
       }
     }
     await recordOutcome(app, payload, null);
+    telemetry.engine.last_run_at_millis = Date.now();
+    telemetry.engine.last_run_duration_ms = performance.now() - started;
   } catch (error) {
+    telemetry.engine.failed_runs++;
     const failures = await recordOutcome(app, payload, error);
     const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
     await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + delayMs));

@@ -28,7 +28,7 @@ export class PostgresTarget {
     this.pool.on("error", () => {});
   }
 
-  async ensureTable(tenancyId: string, mapping: Mapping): Promise<void> {
+  async ensureTable(mapping: Mapping): Promise<void> {
     const client = await this.pool.connect();
     try {
       const existing = await client.query("SELECT to_regclass($1) IS NOT NULL AS present", [

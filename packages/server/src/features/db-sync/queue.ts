@@ -33,9 +33,10 @@ export async function externalDatabasesOf(app: AppContext, tenancyId: string): P
 }
 
 /**
- * Queues a sync of each of the tenancy's external databases, in the caller's transaction. A job's key
- * and queue are the pair (tenancy, database): queued jobs for one pair collapse into one, and jobs of
- * one pair run one at a time, in order — two syncs of one target never race.
+ * Queues a sync of each of the tenancy's external databases, in the caller's transaction. A job's key is
+ * the pair (tenancy, database), so queued jobs for one pair collapse into one. (Runs of one pair are
+ * serialised by an advisory lock in the run, not by a named job queue: a queue locked by a killed
+ * worker would stay locked for hours, a lock dies with its connection.)
  */
 export async function enqueueTenancySync(app: AppContext, db: Db, tenancyId: string): Promise<void> {
   for (const database of await externalDatabasesOf(app, tenancyId)) {
@@ -48,7 +49,6 @@ export async function enqueueDatabaseSync(db: Db, payload: SyncJobPayload, runAt
   await sql`SELECT graphile_worker.add_job(
     ${SYNC_TASK},
     ${JSON.stringify(payload)}::json,
-    queue_name => ${key},
     run_at => ${runAt ?? null}::timestamptz,
     max_attempts => 1000,
     job_key => ${key},

@@ -4,6 +4,7 @@ import type { AppContext } from "../../app-context.ts";
 import { closeTargets, runSync } from "./engine.ts";
 import { enqueueTenancySync, SYNC_TASK, type SyncJobPayload } from "./queue.ts";
 import { runSequencerPass } from "./sequencer.ts";
+import { telemetry } from "./telemetry.ts";
 
 export interface SyncWorker {
   /** Runs a sequencer pass now (and again if more changes arrive meanwhile). */
@@ -46,9 +47,13 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
       do {
         again = false;
         const stamped = await runSequencerPass(app);
+        telemetry.sequencer.passes++;
+        telemetry.sequencer.rows_stamped += stamped;
+        telemetry.sequencer.last_pass_at_millis = Date.now();
         if (stamped > 0) again = true; // there may be more than one batch
       } while (again && !stopped);
     } catch (error) {
+      telemetry.sequencer.last_error = String(error);
       app.log(`db-sync sequencer: ${error}`);
     } finally {
       running = false;

@@ -1,0 +1,238 @@
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
+import {
+  configureTargets,
+  expectInSync,
+  sourceUsers,
+  targetQuery,
+  targetUsers,
+  tenancyIdOf,
+} from "../../../test/db-sync.ts";
+import {
+  adminHeaders,
+  api,
+  createTestProject,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+} from "../../../test/server.ts";
+import { freePort, type ServerProcess, startServerProcess } from "../../../test/server-process.ts";
+import { openDatabase } from "../../db/database.ts";
+import { startEmbeddedPostgres } from "../../db/embedded-postgres.ts";
+import { createProjectWithKeys } from "../projects/index.ts";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+});
+
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+const insertUsers = (url: string, tenancyId: string, count: number, prefix: string) =>
+  targetQuery(
+    url,
+    `INSERT INTO users (tenancy_id, display_name) SELECT $1, $2 || g FROM generate_series(1, $3::int) g`,
+    [tenancyId, prefix, count],
+  );
+
+describe("a target that goes down", () => {
+  it("shows the backlog and the error in status, then drains when the target is back", async () => {
+    const test = await startTestServer();
+    cleanups.push(() => test.close());
+    const project = await createTestProject(test, "Outage");
+    const tenancyId = await tenancyIdOf(test, project);
+    const dataDir = tempDir("latchkey-target-pg-");
+    const port = await freePort();
+    let targetServer = await startEmbeddedPostgres({ dataDir, port });
+    cleanups.push(() => targetServer.stop());
+    const targetUrl = targetServer.connectionString;
+    await configureTargets(test, project, { customer: targetUrl });
+    await insertUsers(test.database.url, tenancyId, 50, "before ");
+    await expectInSync(test, tenancyId, targetUrl);
+
+    await targetServer.stop();
+    await insertUsers(test.database.url, tenancyId, 70, "during ");
+    const status = async () => {
+      const res = await api(test.url, "/api/v1/internal/external-db-sync/status", {
+        headers: adminHeaders(project),
+      });
+      if (!res.body) console.log("STATUS FAIL", res.status, res.text.slice(0, 800));
+      return res.body;
+    };
+    await expect
+      .poll(async () => (await status()).sync_engine.external_databases[0].consecutive_failures, {
+        timeout: 15_000,
+      })
+      .toBeGreaterThan(0);
+    const down = await status();
+    console.log("STATUS", JSON.stringify(down).slice(0, 2000));
+    expect(down.sync_engine.external_databases[0]).toMatchObject({ id: "customer", status: "error" });
+    expect(down.sync_engine.external_databases[0].last_error).toBeTruthy();
+    expect(down.sync_engine.external_databases[0].connection.redacted).not.toContain(
+      new URL(targetUrl).password,
+    );
+
+    targetServer = await startEmbeddedPostgres({ dataDir, port });
+    await expectInSync(test, tenancyId, targetUrl, 90_000);
+    const up = await status();
+    const users = up.sync_engine.external_databases[0].mapping_status.find(
+      (m: { mapping_id: string }) => m.mapping_id === "users",
+    );
+    expect(users.backlog_rows).toBe("0");
+  }, 150_000);
+});
+
+describe("a worker killed mid-batch", () => {
+  it("leaves the target equal to the source after a restart", async () => {
+    const database: TestDatabase = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const target = await createTestDatabase({ empty: true });
+    cleanups.push(() => target.drop());
+    const env = {
+      DATABASE_URL: database.url,
+      LATCHKEY_DATA_DIR: tempDir("latchkey-sync-kill-"),
+      PORT: String(await freePort()),
+    };
+    let server: ServerProcess = await startServerProcess(env);
+    cleanups.push(() => server.kill("SIGKILL"));
+
+    const db = openDatabase(database.url);
+    const { projectId, keys } = await createProjectWithKeys(db, { displayName: "Kill sync" });
+    await db.close();
+    const project: TestProject = { projectId, keys };
+    const asServer = { url: server.url } as TestServer;
+    const tenancyId = (
+      await targetQuery<{ id: string }>(database.url, "SELECT id FROM tenancies WHERE project_id = $1", [
+        projectId,
+      ])
+    )[0]!.id;
+    await insertUsers(database.url, tenancyId, 30_000, "bulk ");
+    await configureTargets(asServer, project, { main: target.url });
+
+    // Kill the worker once it has applied some pages but not all.
+    await expect
+      .poll(
+        async () =>
+          (await targetQuery<{ n: string }>(target.url, "SELECT count(*)::text AS n FROM users"))[0]?.n ??
+          "0",
+        {
+          timeout: 60_000,
+          interval: 20,
+        },
+      )
+      .not.toBe("0");
+    await server.kill("SIGKILL");
+    const partial = Number(
+      (await targetQuery<{ n: string }>(target.url, "SELECT count(*)::text AS n FROM users"))[0]!.n,
+    );
+    expect(partial).toBeLessThan(30_000);
+
+    server = await startServerProcess(env);
+    const expected = await targetQuery(
+      database.url,
+      `SELECT u.id, u.display_name, NULL::text AS primary_email FROM users u WHERE u.tenancy_id = $1 ORDER BY u.id`,
+      [tenancyId],
+    );
+    await expect.poll(() => targetUsers(target.url), { timeout: 90_000, interval: 250 }).toEqual(expected);
+  }, 180_000);
+});
+
+describe("pausing", () => {
+  it("holds delivery while paused, delivers on resume; a row created and deleted meanwhile never appears", async () => {
+    const test = await startTestServer();
+    cleanups.push(() => test.close());
+    const project = await createTestProject(test, "Paused");
+    const tenancyId = await tenancyIdOf(test, project);
+    const target = await createTestDatabase({ empty: true });
+    cleanups.push(() => target.drop());
+    await configureTargets(test, project, { main: target.url });
+    await insertUsers(test.database.url, tenancyId, 3, "first ");
+    await expectInSync(test, tenancyId, target.url);
+
+    const fusebox = (body: object) =>
+      api(test.url, "/api/v1/internal/external-db-sync/project-fusebox", {
+        method: "POST",
+        headers: adminHeaders(project),
+        body,
+      });
+    expect((await fusebox({ sequencer_enabled: true, delivery_enabled: false })).body).toEqual({
+      ok: true,
+      sequencer_enabled: true,
+      delivery_enabled: false,
+    });
+    await insertUsers(test.database.url, tenancyId, 2, "paused ");
+    const ephemeral = (
+      await targetQuery<{ id: string }>(
+        test.database.url,
+        "INSERT INTO users (tenancy_id, display_name) VALUES ($1, 'ephemeral') RETURNING id",
+        [tenancyId],
+      )
+    )[0]!.id;
+    await targetQuery(test.database.url, "DELETE FROM users WHERE tenancy_id = $1 AND id = $2", [
+      tenancyId,
+      ephemeral,
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await targetUsers(target.url)).map((u) => u.display_name).sort()).toEqual([
+      "first 1",
+      "first 2",
+      "first 3",
+    ]);
+
+    await fusebox({ sequencer_enabled: true, delivery_enabled: true });
+    await expectInSync(test, tenancyId, target.url);
+    expect(await targetUsers(target.url, [ephemeral])).toEqual([]);
+    expect(await targetUsers(target.url)).toEqual(await sourceUsers(test, tenancyId));
+  }, 60_000);
+
+  it("keeps the global switches to the internal project", async () => {
+    const test = await startTestServer();
+    cleanups.push(() => test.close());
+    const project = await createTestProject(test, "Not internal");
+    const refused = await api(test.url, "/api/v1/internal/external-db-sync/fusebox", {
+      headers: adminHeaders(project),
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe("EXPECTED_INTERNAL_PROJECT");
+    const internal = { projectId: "internal", keys: test.internalKeys };
+    const read = await api(test.url, "/api/v1/internal/external-db-sync/fusebox", {
+      headers: adminHeaders(internal),
+    });
+    expect(read.body).toEqual({ ok: true, sequencer_enabled: true, poller_enabled: true });
+    const off = await api(test.url, "/api/v1/internal/external-db-sync/fusebox", {
+      method: "POST",
+      headers: adminHeaders(internal),
+      body: { sequencer_enabled: false, poller_enabled: true },
+    });
+    expect(off.body).toEqual({ ok: true, sequencer_enabled: false, poller_enabled: true });
+    await api(test.url, "/api/v1/internal/external-db-sync/fusebox", {
+      method: "POST",
+      headers: adminHeaders(internal),
+      body: { sequencer_enabled: true, poller_enabled: true },
+    });
+  });
+
+  it("never returns a connection string's password from config reads", async () => {
+    const test = await startTestServer();
+    cleanups.push(() => test.close());
+    const project = await createTestProject(test, "Secrets");
+    await configureTargets(test, project, {
+      main: "postgresql://owner:hunter2-secret@db.example.com:5432/app?sslkey=x",
+    });
+    for (const path of ["/internal/config", "/internal/config/override/environment"]) {
+      const res = await api(test.url, `/api/v1${path}`, { headers: adminHeaders(project) });
+      expect(res.status).toBe(200);
+      expect(res.text).not.toContain("hunter2-secret");
+      expect(res.text).not.toContain("sslkey");
+      expect(res.text).toContain("db.example.com");
+    }
+  });
+});
