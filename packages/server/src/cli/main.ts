@@ -12,6 +12,7 @@ import { createProjectWithKeys, ensureInternalProject } from "../features/projec
 import { startServer } from "../server.ts";
 import { resetDatabase } from "./reset.ts";
 import { writeSchemaTypes } from "./schema-types.ts";
+import { printSyncStatus } from "./sync-status.ts";
 
 const usage = `Usage: latchkey <command>
 
@@ -22,6 +23,7 @@ const usage = `Usage: latchkey <command>
   db reset --yes                drop everything and migrate again (development and test only)
   db types                      regenerate src/db/schema.generated.ts from a freshly migrated database
   projects create --name NAME   create a project and print its id and keys
+  sync status                   cursors, backlog, lag and errors of every sync into external databases
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -72,6 +74,9 @@ async function main(argv: string[]): Promise<number> {
         console.log("Database reset and migrated.");
         return 0;
       });
+    case "sync":
+      if (sub !== "status") break;
+      return withDatabase(async (url) => printSyncStatus(url));
     case "projects": {
       if (sub !== "create") break;
       const { values } = parseArgs({

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
 import {
@@ -9,6 +11,7 @@ import {
   tenancyIdOf,
 } from "../../../test/db-sync.ts";
 import {
+  adminHeaders,
   api,
   createTestProject,
   serverHeaders,
@@ -17,6 +20,7 @@ import {
   type TestServer,
   uniqueEmail,
 } from "../../../test/server.ts";
+import { runSync } from "./engine.ts";
 
 let test: TestServer;
 let project: TestProject;
@@ -221,5 +225,61 @@ describe("targets", () => {
     await createUser({ display_name: "After the drop" });
     const now = await sourceUsers(test, tenancyId);
     await expect.poll(() => targetUsers(fresh.url), { timeout: 30_000, interval: 100 }).toEqual(now);
+  });
+});
+
+describe("races", () => {
+  it("converges to the source under concurrent writers and concurrent sync runs", async () => {
+    const pool = test.server.app.database.pool;
+    const { rows } = await pool.query<{ id: string }>(
+      `INSERT INTO users (tenancy_id, display_name) SELECT $1, 'race ' || g FROM generate_series(1, 20) g RETURNING id`,
+      [tenancyId],
+    );
+    const ids = rows.map((row) => row.id);
+    const writers = Array.from({ length: 6 }, async (_, writer) => {
+      for (let step = 0; step < 40; step++) {
+        const id = ids[(writer * 7 + step) % ids.length]!;
+        if (step % 13 === 12) {
+          await pool.query("DELETE FROM users WHERE tenancy_id = $1 AND id = $2", [tenancyId, id]);
+        } else {
+          await pool.query("UPDATE users SET display_name = $3 WHERE tenancy_id = $1 AND id = $2", [
+            tenancyId,
+            id,
+            `w${writer} s${step}`,
+          ]);
+        }
+      }
+    });
+    // Extra sync runs of the same target, racing the worker's own.
+    const syncs = Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 10; i++) await runSync(test.server.app, { tenancyId, databaseId: "main" });
+    });
+    await Promise.all([...writers, ...syncs]);
+    const expected = await sourceUsers(test, tenancyId);
+    await expect.poll(() => targetUsers(target.url), { timeout: 30_000, interval: 100 }).toEqual(expected);
+  });
+});
+
+describe("latchkey sync status", () => {
+  it("prints each target's mappings with cursor and backlog", async () => {
+    const backlog = async () => {
+      const status = await api(test.url, "/api/v1/internal/external-db-sync/status", {
+        headers: adminHeaders(project),
+      });
+      const main = status.body.sync_engine.external_databases.find((d: { id: string }) => d.id === "main");
+      return main.mapping_status.find((m: { mapping_id: string }) => m.mapping_id === "users").backlog_rows;
+    };
+    await expect.poll(backlog, { timeout: 20_000, interval: 100 }).toBe("0");
+    const cli = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
+    const result = spawnSync(process.execPath, ["--import", "tsx", cli, "sync", "status"], {
+      env: { ...process.env, DATABASE_URL: test.database.url },
+      encoding: "utf8",
+    });
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    const line = result.stdout
+      .split("\n")
+      .find((l) => l.includes(project.projectId) && l.includes(" users "));
+    expect(line).toMatch(/main\s+ok\s+users\s+\d+\s+0\s+0/);
   });
 });
