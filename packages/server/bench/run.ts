@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   pipeline: async () => (await import("./pipeline.ts")).runPipelineBench(),
   auth: async () => (await import("./auth.ts")).runAuthBench(),
   ingest: async () => (await import("./ingest.ts")).runIngestBench(),
+  sync: async () => (await import("./sync.ts")).runSyncBench(),
 };
 
 const name = process.argv[2];

@@ -1,5 +1,13 @@
+import { gunzipSync } from "node:zlib";
 import type { FastifyInstance } from "fastify";
 import { KnownError } from "../errors/index.ts";
+
+/**
+ * The official SDK (2.8.108+) gzips analytics batches and sends them as `application/octet-stream`; on
+ * these routes such a body is decompressed (never beyond the body limit) and read as JSON.
+ */
+const COMPRESSED_JSON_ROUTES = /\/(analytics\/events|session-replays)\/batch$/;
+const isGzip = (buffer: Buffer) => buffer.length > 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
 
 /**
  * Request bodies as Stack Auth reads them: JSON, form-encoded (flat string map), plain text and
@@ -30,8 +38,18 @@ export function registerBodyParsers(server: FastifyInstance): void {
     done(null, body === "" ? undefined : body);
   });
 
-  server.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, body, done) => {
-    done(null, (body as Buffer).length === 0 ? undefined : body);
+  server.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (request, body, done) => {
+    const buffer = body as Buffer;
+    if (buffer.length === 0) return done(null, undefined);
+    if (COMPRESSED_JSON_ROUTES.test(request.url.split("?")[0]!) && isGzip(buffer)) {
+      try {
+        const json = gunzipSync(buffer, { maxOutputLength: server.initialConfig.bodyLimit }).toString("utf8");
+        return done(null, JSON.parse(json));
+      } catch {
+        return done(new KnownError("BODY_PARSING_ERROR", "Invalid gzip-compressed JSON in request body"));
+      }
+    }
+    done(null, buffer);
   });
 
   server.addContentTypeParser("*", { parseAs: "buffer" }, (request, body, done) => {

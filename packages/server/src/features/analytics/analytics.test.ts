@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { click, enableAnalytics, pageView, postEvents, queryAnalytics } from "../../../test/analytics.ts";
 import {
@@ -116,6 +117,35 @@ describe("POST /analytics/events/batch", () => {
       { params: { segment } },
     );
     expect(stored.body.result).toEqual([{ event_type: "checkout_started", plan: "pro" }]);
+  });
+
+  it("accepts the official SDK's gzip-compressed batches", async () => {
+    const user = await signUpWithPassword(test, project);
+    const segment = randomUUID();
+    const body = gzipSync(
+      JSON.stringify({
+        session_replay_segment_id: segment,
+        batch_id: randomUUID(),
+        sent_at_ms: Date.now(),
+        events: [pageView("/gz")],
+      }),
+    );
+    const res = await api(test.url, "/api/v1/analytics/events/batch", {
+      method: "POST",
+      headers: {
+        ...clientHeaders(project, user.access_token, { "x-stack-allow-anonymous-user": "true" }),
+        "content-type": "application/octet-stream",
+      },
+      rawBody: body,
+    });
+    expect(res.body).toEqual({ inserted: 1 });
+    const broken = await api(test.url, "/api/v1/analytics/events/batch", {
+      method: "POST",
+      headers: { ...clientHeaders(project, user.access_token), "content-type": "application/octet-stream" },
+      rawBody: Buffer.concat([body.subarray(0, 10), Buffer.from("garbage")]),
+    });
+    expect(broken.status).toBe(400);
+    expect(broken.body.code).toBe("BODY_PARSING_ERROR");
   });
 
   it("validates the batch in upstream's words", async () => {

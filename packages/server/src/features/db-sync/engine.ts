@@ -1,11 +1,13 @@
 import { sql } from "kysely";
+import { to as copyTo } from "pg-copy-streams";
 import type { AppContext } from "../../app-context.ts";
-import { changesQuery, mappings } from "./mappings.ts";
-import { type ChangeRow, PostgresTarget } from "./postgres-target.ts";
+import { changesCopy, mappings } from "./mappings.ts";
+import { PostgresTarget } from "./postgres-target.ts";
 import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
 import { telemetry } from "./telemetry.ts";
 
-export const PAGE_SIZE = 1000;
+/** Changes per target transaction: large enough that a backfill streams, small enough to retry cheaply. */
+export const PAGE_SIZE = 50_000;
 
 /** Open connections to customers' databases, by connection string, shared by the jobs of a process. */
 const targets = new Map<string, PostgresTarget>();
@@ -69,17 +71,18 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
     for (const mapping of mappings) {
       await target.ensureTable(mapping);
       let cursor = await target.cursor(payload.tenancyId, mapping);
-      for (;;) {
-        const { rows } = await app.database.pool.query<ChangeRow>(changesQuery(mapping), [
-          payload.tenancyId,
-          cursor,
-          PAGE_SIZE,
-        ]);
-        if (rows.length === 0) break;
-        await target.apply(payload.tenancyId, mapping, rows);
-        telemetry.engine.rows_applied += rows.length;
-        cursor = rows[rows.length - 1]!.seq;
-        if (rows.length < PAGE_SIZE) break;
+      const source = await app.database.pool.connect();
+      try {
+        for (;;) {
+          const text = changesCopy(mapping, payload.tenancyId, cursor, PAGE_SIZE);
+          const page = await target.applyPage(payload.tenancyId, mapping, () => source.query(copyTo(text)));
+          if (!page) break;
+          telemetry.engine.rows_applied += page.count;
+          cursor = page.lastSeq;
+          if (page.count < PAGE_SIZE) break;
+        }
+      } finally {
+        source.release();
       }
     }
     await recordOutcome(app, payload, null);

@@ -117,14 +117,34 @@ export const mappings: Mapping[] = [
 export function changesQuery(mapping: Mapping): string {
   const columns = mapping.columns.map((c) => c.name).join(", ");
   const tombstones = mapping.columns.map((c) => `${c.deletedValue} AS ${c.name}`).join(", ");
+  // Each branch is ordered and limited on its own, so that it walks its (tenancy, seq) index and stops
+  // after one page, instead of sorting every change after the cursor (a backfill's whole table).
   return `
     SELECT * FROM (
-      SELECT ${columns}, seq, false AS deleted FROM (${mapping.liveRows}) live
+      (SELECT ${columns}, seq, false AS deleted FROM (${mapping.liveRows}) live ORDER BY seq LIMIT $3)
       UNION ALL
-      SELECT ${tombstones}, d.sync_seq AS seq, true AS deleted
-      FROM sync_deleted_rows d
-      WHERE d.tenancy_id = $1 AND d.table_name = '${mapping.sourceTable}' AND d.sync_seq > $2
+      (SELECT ${tombstones}, d.sync_seq AS seq, true AS deleted
+       FROM sync_deleted_rows d
+       WHERE d.tenancy_id = $1 AND d.table_name = '${mapping.sourceTable}' AND d.sync_seq > $2
+       ORDER BY d.sync_seq LIMIT $3)
     ) changes
     ORDER BY seq
     LIMIT $3`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The page query as a `COPY … TO STDOUT` statement. COPY takes no parameters, so the values are
+ * inlined — after checking they are exactly a UUID and an integer.
+ */
+export function changesCopy(mapping: Mapping, tenancyId: string, cursor: string, limit: number): string {
+  if (!UUID.test(tenancyId) || !/^\d+$/.test(cursor) || !Number.isSafeInteger(limit)) {
+    throw new Error("changesCopy: invalid tenancy id, cursor or limit");
+  }
+  const query = changesQuery(mapping)
+    .replaceAll("$1", `'${tenancyId}'::uuid`)
+    .replaceAll("$2", `${cursor}::bigint`)
+    .replaceAll("$3", String(limit));
+  return `COPY (${query}) TO STDOUT`;
 }

@@ -1,8 +1,8 @@
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import type { Mapping } from "./mappings.ts";
-
-/** A change read from Latchkey: the target columns, its sequence id and whether it is a tombstone. */
-export type ChangeRow = Record<string, unknown> & { seq: string; deleted: boolean };
 
 const CURSORS = "_latchkey_sync_cursors";
 
@@ -70,44 +70,62 @@ export class PostgresTarget {
     return rows[0]?.cursor ?? "0";
   }
 
-  async apply(tenancyId: string, mapping: Mapping, changes: ChangeRow[]): Promise<void> {
+  /**
+   * Applies one page of changes, streamed straight from Latchkey's database into a temporary table of
+   * the target (COPY out, COPY in: no row is parsed on the way), then merged in one transaction with
+   * the cursor. Returns how many changes the page held and the last sequence id, or null when empty.
+   */
+  async applyPage(
+    tenancyId: string,
+    mapping: Mapping,
+    copyOut: () => Readable,
+  ): Promise<{ count: number; lastSeq: string } | null> {
     const table = pg.escapeIdentifier(mapping.targetTable);
     const names = mapping.columns.map((c) => pg.escapeIdentifier(c.name));
-    const recordType = [
-      ...mapping.columns.map((c) => `${pg.escapeIdentifier(c.name)} ${c.postgres.split(" ")[0]}`),
-      "seq bigint",
-    ];
     const keys = mapping.primaryKey.map((k) => pg.escapeIdentifier(k));
-    const upserts = changes.filter((change) => !change.deleted);
-    const deletes = changes.filter((change) => change.deleted);
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
-      if (upserts.length > 0) {
+      await client.query(
+        `CREATE TEMP TABLE latchkey_incoming (${mapping.columns
+          .map((c) => `${pg.escapeIdentifier(c.name)} ${c.postgres.split(" ")[0]}`)
+          .join(", ")}, seq bigint, deleted boolean) ON COMMIT DROP`,
+      );
+      await pipeline(copyOut(), client.query(copyFrom("COPY latchkey_incoming FROM STDIN")));
+      const page = await client.query<{ count: string; deletes: string; last_seq: string | null }>(
+        `SELECT count(*)::text AS count, count(*) FILTER (WHERE deleted)::text AS deletes,
+                max(seq)::text AS last_seq FROM latchkey_incoming`,
+      );
+      const count = Number(page.rows[0]!.count);
+      if (count === 0) {
+        await client.query("ROLLBACK");
+        return null;
+      }
+      // Only ever replace an older version; a row deleted in the same page is deleted afterwards.
+      await client.query(
+        `INSERT INTO ${table} (${names.join(", ")}, _latchkey_seq)
+         SELECT ${names.join(", ")}, seq FROM latchkey_incoming WHERE NOT deleted
+         ON CONFLICT (${keys.join(", ")}) DO UPDATE SET
+           ${[...names.filter((n) => !keys.includes(n)).map((n) => `${n} = excluded.${n}`), "_latchkey_seq = excluded._latchkey_seq"].join(", ")}
+         WHERE ${table}._latchkey_seq < excluded._latchkey_seq`,
+      );
+      // Most pages (a backfill's all) hold no tombstone: skip the join against the whole table then.
+      if (page.rows[0]!.deletes !== "0") {
         await client.query(
-          `INSERT INTO ${table} (${names.join(", ")}, _latchkey_seq)
-           SELECT ${names.join(", ")}, seq FROM jsonb_to_recordset($1::jsonb) AS r(${recordType.join(", ")})
-           ON CONFLICT (${keys.join(", ")}) DO UPDATE SET
-             ${[...names.filter((n) => !keys.includes(n)).map((n) => `${n} = excluded.${n}`), "_latchkey_seq = excluded._latchkey_seq"].join(", ")}
-           WHERE ${table}._latchkey_seq < excluded._latchkey_seq`,
-          [JSON.stringify(upserts)],
+          `DELETE FROM ${table} t USING latchkey_incoming d
+         WHERE d.deleted AND ${keys.map((k) => `t.${k} = d.${k}`).join(" AND ")} AND t._latchkey_seq < d.seq`,
         );
       }
-      if (deletes.length > 0) {
-        await client.query(
-          `DELETE FROM ${table} t USING jsonb_to_recordset($1::jsonb) AS d(${[...mapping.primaryKey.map((k) => `${pg.escapeIdentifier(k)} uuid`), "seq bigint"].join(", ")})
-           WHERE ${keys.map((k) => `t.${k} = d.${k}`).join(" AND ")} AND t._latchkey_seq < d.seq`,
-          [JSON.stringify(deletes)],
-        );
-      }
+      const lastSeq = page.rows[0]!.last_seq!;
       await client.query(
         `INSERT INTO ${CURSORS} (tenancy_id, mapping_name, last_synced_sequence_id) VALUES ($1, $2, $3)
          ON CONFLICT (tenancy_id, mapping_name) DO UPDATE SET
            last_synced_sequence_id = GREATEST(${CURSORS}.last_synced_sequence_id, excluded.last_synced_sequence_id),
            updated_at = now()`,
-        [tenancyId, mapping.name, changes[changes.length - 1]!.seq],
+        [tenancyId, mapping.name, lastSeq],
       );
       await client.query("COMMIT");
+      return { count, lastSeq };
     } catch (error) {
       await client.query("ROLLBACK").catch(() => {});
       throw error;
