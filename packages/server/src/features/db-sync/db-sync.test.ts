@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startClickHouseHttp } from "../../../test/clickhouse-http.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
 import {
   configureTargets,
@@ -14,12 +15,14 @@ import {
   adminHeaders,
   api,
   createTestProject,
+  patchEnvironmentConfig,
   serverHeaders,
   startTestServer,
   type TestProject,
   type TestServer,
   uniqueEmail,
 } from "../../../test/server.ts";
+import { ClickHouseEngine } from "../../analytics-store/clickhouse-engine.ts";
 import { runSync } from "./engine.ts";
 
 let test: TestServer;
@@ -281,5 +284,54 @@ describe("latchkey sync status", () => {
       .split("\n")
       .find((l) => l.includes(project.projectId) && l.includes(" users "));
     expect(line).toMatch(/main\s+ok\s+users\s+\d+\s+0\s+0/);
+  });
+});
+
+describe("ClickHouse targets", () => {
+  it("keeps the newest version of every row and drops deleted ones", async () => {
+    const clickhouse = await startClickHouseHttp();
+    const engine = new ClickHouseEngine(clickhouse.url);
+    try {
+      const other = await createTestProject(test, "ClickHouse target");
+      const otherTenancy = await tenancyIdOf(test, other);
+      await patchEnvironmentConfig(test, other, {
+        "dbSync.externalDatabases": { warehouse: { type: "clickhouse", connectionString: clickhouse.url } },
+      });
+      const pool = test.server.app.database.pool;
+      const { rows } = await pool.query<{ id: string }>(
+        `INSERT INTO users (tenancy_id, display_name, client_metadata)
+         SELECT $1, 'ch ' || g, jsonb_build_object('n', g) FROM generate_series(1, 300) g RETURNING id`,
+        [otherTenancy],
+      );
+      await pool.query("UPDATE users SET display_name = 'renamed' WHERE tenancy_id = $1 AND id = $2", [
+        otherTenancy,
+        rows[0]!.id,
+      ]);
+      await pool.query("DELETE FROM users WHERE tenancy_id = $1 AND id = ANY($2::uuid[])", [
+        otherTenancy,
+        rows.slice(1, 11).map((r) => r.id),
+      ]);
+      const expected = (await sourceUsers(test, otherTenancy)).map(({ id, display_name }) => ({
+        id,
+        display_name,
+      }));
+      const synced = async () =>
+        (
+          await engine
+            .query("SELECT toString(id) AS id, display_name FROM users FINAL ORDER BY id")
+            .catch(() => ({ text: "" }))
+        ).text
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line));
+      await expect.poll(synced, { timeout: 20_000, interval: 200 }).toEqual(expected);
+      const metadata = await engine.query("SELECT client_metadata FROM users FINAL WHERE id = {id:UUID}", {
+        params: { id: rows[20]!.id },
+      });
+      expect(JSON.parse(JSON.parse(metadata.text).client_metadata)).toEqual({ n: 21 });
+    } finally {
+      await engine.close();
+      await clickhouse.close();
+    }
   });
 });

@@ -1,16 +1,21 @@
 import { sql } from "kysely";
 import { to as copyTo } from "pg-copy-streams";
 import type { AppContext } from "../../app-context.ts";
-import { changesCopy, mappings } from "./mappings.ts";
+import { ClickHouseTarget } from "./clickhouse-target.ts";
+import { changesCopy, changesQuery, mappings } from "./mappings.ts";
 import { PostgresTarget } from "./postgres-target.ts";
 import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
+import type { SyncTarget } from "./target.ts";
 import { telemetry } from "./telemetry.ts";
 
 /** Changes per target transaction: large enough that a backfill streams, small enough to retry cheaply. */
 export const PAGE_SIZE = 50_000;
 
 /** Open connections to customers' databases, by connection string, shared by the jobs of a process. */
-const targets = new Map<string, PostgresTarget>();
+const targets = new Map<string, SyncTarget>();
+
+export const openTarget = (type: "postgres" | "clickhouse", connectionString: string): SyncTarget =>
+  type === "postgres" ? new PostgresTarget(connectionString) : new ClickHouseTarget(connectionString);
 
 export async function closeTargets(): Promise<void> {
   const open = [...targets.values()];
@@ -56,17 +61,16 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
   if (!database) return; // removed from the config since it was queued
   if (await deliveryPaused(app, payload.tenancyId)) return; // resuming queues it again
   try {
-    if (database.type !== "postgres") {
-      throw new Error(
-        `External database "${database.id}": type ${JSON.stringify(database.type ?? null)} is not supported yet.`,
-      );
+    if (database.type !== "postgres" && database.type !== "clickhouse") {
+      throw new Error(`External database "${database.id}" has no supported type (postgres or clickhouse).`);
     }
     if (!database.connectionString)
       throw new Error(`External database "${database.id}" has no connectionString.`);
-    let target = targets.get(database.connectionString);
+    const targetKey = `${database.type} ${database.connectionString}`;
+    let target = targets.get(targetKey);
     if (!target) {
-      target = new PostgresTarget(database.connectionString);
-      targets.set(database.connectionString, target);
+      target = openTarget(database.type, database.connectionString);
+      targets.set(targetKey, target);
     }
     for (const mapping of mappings) {
       await target.ensureTable(mapping);
@@ -74,8 +78,18 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
       const source = await app.database.pool.connect();
       try {
         for (;;) {
-          const text = changesCopy(mapping, payload.tenancyId, cursor, PAGE_SIZE);
-          const page = await target.applyPage(payload.tenancyId, mapping, () => source.query(copyTo(text)));
+          const page = await target.applyPage(payload.tenancyId, mapping, {
+            copyOut: () => source.query(copyTo(changesCopy(mapping, payload.tenancyId, cursor, PAGE_SIZE))),
+            jsonRows: async () => {
+              const { rows } = await source.query<{ row: string }>(
+                `SELECT json_build_object(${mapping.columns.map((c) => `'${c.name}', ${c.name}`).join(", ")},
+                   '_latchkey_seq', seq, '_latchkey_is_deleted', CASE WHEN deleted THEN 1 ELSE 0 END)::text AS row
+                 FROM (${changesQuery(mapping)}) page`,
+                [payload.tenancyId, cursor, PAGE_SIZE],
+              );
+              return rows.map((row) => row.row);
+            },
+          });
           if (!page) break;
           telemetry.engine.rows_applied += page.count;
           cursor = page.lastSeq;

@@ -1,8 +1,8 @@
-import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Mapping } from "./mappings.ts";
+import type { ChangePage, SyncTarget } from "./target.ts";
 
 const CURSORS = "_latchkey_sync_cursors";
 
@@ -12,7 +12,7 @@ const CURSORS = "_latchkey_sync_cursors";
  * an older version — a replayed or stale batch can never overwrite newer data. A page of changes and
  * the cursor move in one transaction.
  */
-export class PostgresTarget {
+export class PostgresTarget implements SyncTarget {
   private readonly pool: pg.Pool;
 
   constructor(connectionString: string) {
@@ -78,7 +78,7 @@ export class PostgresTarget {
   async applyPage(
     tenancyId: string,
     mapping: Mapping,
-    copyOut: () => Readable,
+    changes: ChangePage,
   ): Promise<{ count: number; lastSeq: string } | null> {
     const table = pg.escapeIdentifier(mapping.targetTable);
     const names = mapping.columns.map((c) => pg.escapeIdentifier(c.name));
@@ -91,7 +91,7 @@ export class PostgresTarget {
           .map((c) => `${pg.escapeIdentifier(c.name)} ${c.postgres.split(" ")[0]}`)
           .join(", ")}, seq bigint, deleted boolean) ON COMMIT DROP`,
       );
-      await pipeline(copyOut(), client.query(copyFrom("COPY latchkey_incoming FROM STDIN")));
+      await pipeline(changes.copyOut(), client.query(copyFrom("COPY latchkey_incoming FROM STDIN")));
       const page = await client.query<{ count: string; deletes: string; last_seq: string | null }>(
         `SELECT count(*)::text AS count, count(*) FILTER (WHERE deleted)::text AS deletes,
                 max(seq)::text AS last_seq FROM latchkey_incoming`,

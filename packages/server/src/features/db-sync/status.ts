@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { AppContext } from "../../app-context.ts";
+import { openTarget } from "./engine.ts";
 import { changesQuery, mappings } from "./mappings.ts";
-import { PostgresTarget } from "./postgres-target.ts";
 import { externalDatabasesOf } from "./queue.ts";
 import { describeConnection } from "./redact.ts";
 import { telemetry } from "./telemetry.ts";
@@ -70,8 +70,8 @@ export async function syncStatus(
       consecutive_failures: state?.consecutive_failures ?? 0,
       mapping_status: [] as unknown[],
     };
-    if (database.type === "postgres" && database.connectionString) {
-      const target = new PostgresTarget(database.connectionString);
+    if (database.type && database.connectionString) {
+      const target = openTarget(database.type, database.connectionString);
       try {
         for (const mapping of mappings) {
           const cursor = await target.cursor(tenancy.id, mapping).catch(() => null);
@@ -102,7 +102,7 @@ export async function syncStatus(
       }
     } else {
       entry.status = "error";
-      entry.error = database.type ? `type ${database.type} is not supported yet` : "no type configured";
+      entry.error = database.type ? "no connectionString configured" : "no type configured";
     }
     if (entry.consecutive_failures > 0) entry.status = "error";
     externalDatabases.push(entry);
