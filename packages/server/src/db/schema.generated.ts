@@ -103,6 +103,8 @@ export interface OauthAccountsTable {
   provider_account_id: ColumnType<string, string, string>;
   email: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface PasswordCredentialsTable {
@@ -197,13 +199,15 @@ export interface SessionsTable {
   last_used_at: ColumnType<Date, Date | string | undefined, Date | string>;
   last_used_ip: ColumnType<string | null, string | null | undefined, string | null>;
   expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface SyncDeletedRowsTable {
   id: ColumnType<string, string | undefined, string>;
   tenancy_id: ColumnType<string, string, string>;
   table_name: ColumnType<string, string, string>;
-  row_id: ColumnType<string, string, string>;
+  row_id: ColumnType<string | null, string | null | undefined, string | null>;
   data: ColumnType<unknown, string, string>;
   deleted_at: ColumnType<Date, Date | string | undefined, Date | string>;
   sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
@@ -239,6 +243,8 @@ export interface TeamMemberPermissionsTable {
   user_id: ColumnType<string, string, string>;
   permission_id: ColumnType<string, string, string>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface TeamMembersTable {
@@ -249,6 +255,8 @@ export interface TeamMembersTable {
   profile_image_url: ColumnType<string | null, string | null | undefined, string | null>;
   is_selected: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface TeamsTable {
@@ -260,6 +268,8 @@ export interface TeamsTable {
   client_read_only_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
   server_metadata: ColumnType<unknown | null, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface TenanciesTable {
@@ -274,6 +284,8 @@ export interface UserPermissionsTable {
   user_id: ColumnType<string, string, string>;
   permission_id: ColumnType<string, string, string>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
+  sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface UsersTable {
@@ -380,6 +392,8 @@ export const databaseSchema = {
     provider_account_id: { type: "text", nullable: false, hasDefault: false },
     email: { type: "text", nullable: true, hasDefault: false },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   password_credentials: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
@@ -465,12 +479,14 @@ export const databaseSchema = {
     last_used_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     last_used_ip: { type: "text", nullable: true, hasDefault: false },
     expires_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   sync_deleted_rows: {
     id: { type: "uuid", nullable: false, hasDefault: true },
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
     table_name: { type: "text", nullable: false, hasDefault: false },
-    row_id: { type: "uuid", nullable: false, hasDefault: false },
+    row_id: { type: "uuid", nullable: true, hasDefault: false },
     data: { type: "jsonb", nullable: false, hasDefault: false },
     deleted_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     sync_seq: { type: "bigint", nullable: true, hasDefault: false },
@@ -502,6 +518,8 @@ export const databaseSchema = {
     user_id: { type: "uuid", nullable: false, hasDefault: false },
     permission_id: { type: "text", nullable: false, hasDefault: false },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   team_members: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
@@ -511,6 +529,8 @@ export const databaseSchema = {
     profile_image_url: { type: "text", nullable: true, hasDefault: false },
     is_selected: { type: "boolean", nullable: false, hasDefault: true },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   teams: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
@@ -521,6 +541,8 @@ export const databaseSchema = {
     client_read_only_metadata: { type: "jsonb", nullable: true, hasDefault: false },
     server_metadata: { type: "jsonb", nullable: true, hasDefault: false },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   tenancies: {
     id: { type: "uuid", nullable: false, hasDefault: true },
@@ -533,6 +555,8 @@ export const databaseSchema = {
     user_id: { type: "uuid", nullable: false, hasDefault: false },
     permission_id: { type: "text", nullable: false, hasDefault: false },
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+    sync_seq: { type: "bigint", nullable: true, hasDefault: false },
+    sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
   users: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },

@@ -335,3 +335,98 @@ describe("ClickHouse targets", () => {
     }
   });
 });
+
+describe("teams, memberships, permissions and sessions", () => {
+  const rowsOf = (table: string, where = "", values: unknown[] = []) =>
+    targetQuery(target.url, `SELECT * FROM ${table} ${where}`, values);
+  const call = (method: string, path: string, body?: unknown) =>
+    api(test.url, `/api/v1${path}`, { method, headers: serverHeaders(project), body });
+
+  it("follows a team, its members and their permissions through their lifecycle", async () => {
+    const user = await createUser({ display_name: "Member" });
+    const team = await call("POST", "/teams", { display_name: "Synced team" });
+    expect(team.status).toBe(201);
+    await expect
+      .poll(() => rowsOf("teams", "WHERE id = $1", [team.body.id]), { timeout: 10_000, interval: 50 })
+      .toMatchObject([{ display_name: "Synced team" }]);
+    await call("PATCH", `/teams/${team.body.id}`, { display_name: "Renamed team" });
+    await expect
+      .poll(async () => (await rowsOf("teams", "WHERE id = $1", [team.body.id]))[0]?.display_name, {
+        timeout: 10_000,
+        interval: 50,
+      })
+      .toBe("Renamed team");
+
+    expect((await call("POST", `/team-memberships/${team.body.id}/${user.id}`, {})).status).toBe(201);
+    await expect
+      .poll(
+        () => rowsOf("team_member_profiles", "WHERE team_id = $1 AND user_id = $2", [team.body.id, user.id]),
+        {
+          timeout: 10_000,
+          interval: 50,
+        },
+      )
+      .toHaveLength(1);
+    expect(
+      (await call("POST", `/team-permissions/${team.body.id}/${user.id}/$read_members`, {})).status,
+    ).toBe(201);
+    const permission = () =>
+      rowsOf("team_permissions", "WHERE team_id = $1 AND user_id = $2 AND permission_id = '$read_members'", [
+        team.body.id,
+        user.id,
+      ]);
+    await expect.poll(permission, { timeout: 10_000, interval: 50 }).toHaveLength(1);
+    expect((await call("DELETE", `/team-permissions/${team.body.id}/${user.id}/$read_members`)).status).toBe(
+      200,
+    );
+    await expect.poll(permission, { timeout: 10_000, interval: 50 }).toHaveLength(0);
+
+    // Deleting the user cascades to its membership; deleting the team removes the team.
+    await call("POST", `/team-permissions/${team.body.id}/${user.id}/$read_members`, {});
+    await expect.poll(permission, { timeout: 10_000, interval: 50 }).toHaveLength(1);
+    expect((await deleteUser(user.id)).status).toBe(200);
+    await expect
+      .poll(() => rowsOf("team_member_profiles", "WHERE user_id = $1", [user.id]), {
+        timeout: 10_000,
+        interval: 50,
+      })
+      .toHaveLength(0);
+    await expect.poll(permission, { timeout: 10_000, interval: 50 }).toHaveLength(0);
+    expect((await call("DELETE", `/teams/${team.body.id}`)).status).toBe(200);
+    await expect
+      .poll(() => rowsOf("teams", "WHERE id = $1", [team.body.id]), { timeout: 10_000, interval: 50 })
+      .toHaveLength(0);
+  });
+
+  it("exports sessions without their tokens, and removes revoked ones", async () => {
+    const email = uniqueEmail("session");
+    const user = await createUser({
+      primary_email: email,
+      password: "a strong password 1",
+      primary_email_auth_enabled: true,
+    });
+    const signIn = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: { "x-stack-project-id": project.projectId, "x-stack-access-type": "client" },
+      body: { email, password: "a strong password 1" },
+    });
+    expect(signIn.status).toBe(200);
+    const sessions = () => rowsOf("refresh_tokens", "WHERE user_id = $1", [user.id]);
+    await expect.poll(sessions, { timeout: 10_000, interval: 50 }).toHaveLength(1);
+    const [session] = await sessions();
+    expect(session).toMatchObject({ user_id: user.id, is_impersonation: false });
+    expect(Object.keys(session!).some((column) => column.includes("hash") || column.includes("token"))).toBe(
+      false,
+    );
+    const signOut = await api(test.url, "/api/v1/auth/sessions/current", {
+      method: "DELETE",
+      headers: {
+        "x-stack-project-id": project.projectId,
+        "x-stack-access-type": "client",
+        "x-stack-access-token": signIn.body.access_token,
+      },
+    });
+    expect(signOut.status).toBe(200);
+    await expect.poll(sessions, { timeout: 10_000, interval: 50 }).toHaveLength(0);
+  });
+});

@@ -13,10 +13,20 @@ export interface TargetColumn {
   deletedValue: string;
 }
 
+export type SourceTable =
+  | "users"
+  | "contact_channels"
+  | "teams"
+  | "team_members"
+  | "team_member_permissions"
+  | "user_permissions"
+  | "sessions"
+  | "oauth_accounts";
+
 export interface Mapping {
   name: string;
   /** The source table; its tombstones carry this `table_name`. */
-  sourceTable: "users" | "contact_channels";
+  sourceTable: SourceTable;
   targetTable: string;
   columns: TargetColumn[];
   primaryKey: string[];
@@ -38,6 +48,19 @@ const text = (name: string, notNull = false): TargetColumn => ({
   postgres: notNull ? "text NOT NULL" : "text",
   clickhouse: notNull ? "String" : "Nullable(String)",
   deletedValue: notNull ? "''" : "NULL",
+});
+/** A text key column: a tombstone takes it from the deleted row. */
+const textKey = (name: string, source = name): TargetColumn => ({
+  name,
+  postgres: "text NOT NULL",
+  clickhouse: "String",
+  deletedValue: `(d.data->>'${source}')`,
+});
+const optionalTimestamp = (name: string): TargetColumn => ({
+  name,
+  postgres: "timestamptz",
+  clickhouse: "Nullable(DateTime64(3, 'UTC'))",
+  deletedValue: "NULL",
 });
 const bool = (name: string, fallback: boolean): TargetColumn => ({
   name,
@@ -107,6 +130,104 @@ export const mappings: Mapping[] = [
              c.sync_seq AS seq
       FROM contact_channels c
       WHERE c.tenancy_id = $1 AND c.sync_seq > $2`,
+  },
+  {
+    name: "teams",
+    sourceTable: "teams",
+    targetTable: "teams",
+    primaryKey: ["id"],
+    columns: [
+      uuidColumn("id"),
+      text("display_name", true),
+      text("profile_image_url"),
+      timestamp("created_at"),
+      jsonObject("client_metadata"),
+      jsonObject("client_read_only_metadata"),
+      jsonObject("server_metadata"),
+    ],
+    liveRows: `
+      SELECT t.id, t.display_name, t.profile_image_url, t.created_at,
+             coalesce(t.client_metadata, '{}') AS client_metadata,
+             coalesce(t.client_read_only_metadata, '{}') AS client_read_only_metadata,
+             coalesce(t.server_metadata, '{}') AS server_metadata, t.sync_seq AS seq
+      FROM teams t WHERE t.tenancy_id = $1 AND t.sync_seq > $2`,
+  },
+  {
+    name: "team_member_profiles",
+    sourceTable: "team_members",
+    targetTable: "team_member_profiles",
+    primaryKey: ["team_id", "user_id"],
+    columns: [
+      uuidColumn("team_id"),
+      uuidColumn("user_id"),
+      text("display_name"),
+      text("profile_image_url"),
+      timestamp("created_at"),
+    ],
+    liveRows: `
+      SELECT m.team_id, m.user_id, m.display_name, m.profile_image_url, m.created_at, m.sync_seq AS seq
+      FROM team_members m WHERE m.tenancy_id = $1 AND m.sync_seq > $2`,
+  },
+  {
+    name: "team_permissions",
+    sourceTable: "team_member_permissions",
+    targetTable: "team_permissions",
+    primaryKey: ["team_id", "user_id", "permission_id"],
+    columns: [
+      uuidColumn("team_id"),
+      uuidColumn("user_id"),
+      textKey("permission_id"),
+      timestamp("created_at"),
+    ],
+    liveRows: `
+      SELECT p.team_id, p.user_id, p.permission_id, p.created_at, p.sync_seq AS seq
+      FROM team_member_permissions p WHERE p.tenancy_id = $1 AND p.sync_seq > $2`,
+  },
+  {
+    name: "project_permissions",
+    sourceTable: "user_permissions",
+    targetTable: "project_permissions",
+    primaryKey: ["user_id", "permission_id"],
+    columns: [uuidColumn("user_id"), textKey("permission_id"), timestamp("created_at")],
+    liveRows: `
+      SELECT p.user_id, p.permission_id, p.created_at, p.sync_seq AS seq
+      FROM user_permissions p WHERE p.tenancy_id = $1 AND p.sync_seq > $2`,
+  },
+  {
+    name: "refresh_tokens",
+    sourceTable: "sessions",
+    targetTable: "refresh_tokens",
+    primaryKey: ["id"],
+    // The token itself (its digest) is never exported.
+    columns: [
+      uuidColumn("id"),
+      uuidColumn("user_id"),
+      timestamp("created_at"),
+      timestamp("last_used_at"),
+      bool("is_impersonation", false),
+      optionalTimestamp("expires_at"),
+    ],
+    liveRows: `
+      SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.is_impersonation, s.expires_at, s.sync_seq AS seq
+      FROM sessions s WHERE s.tenancy_id = $1 AND s.sync_seq > $2`,
+  },
+  {
+    name: "connected_accounts",
+    sourceTable: "oauth_accounts",
+    targetTable: "connected_accounts",
+    primaryKey: ["id"],
+    columns: [
+      uuidColumn("id"),
+      uuidColumn("user_id"),
+      { ...textKey("provider", "provider_config_id") },
+      textKey("provider_account_id"),
+      text("email"),
+      timestamp("created_at"),
+    ],
+    liveRows: `
+      SELECT a.id, a.user_id, a.provider_config_id AS provider, a.provider_account_id, a.email, a.created_at,
+             a.sync_seq AS seq
+      FROM oauth_accounts a WHERE a.tenancy_id = $1 AND a.sync_seq > $2`,
   },
 ];
 

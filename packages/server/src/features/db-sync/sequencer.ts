@@ -10,6 +10,12 @@ const BATCH = 5000;
 const sequencedTables = [
   { table: "users", key: "tenancy_id, id" },
   { table: "contact_channels", key: "tenancy_id, user_id, id" },
+  { table: "teams", key: "tenancy_id, id" },
+  { table: "team_members", key: "tenancy_id, team_id, user_id" },
+  { table: "team_member_permissions", key: "tenancy_id, team_id, user_id, permission_id" },
+  { table: "user_permissions", key: "tenancy_id, user_id, permission_id" },
+  { table: "sessions", key: "tenancy_id, id" },
+  { table: "oauth_accounts", key: "tenancy_id, id" },
   { table: "sync_deleted_rows", key: "id" },
 ] as const;
 

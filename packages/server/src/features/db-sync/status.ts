@@ -16,6 +16,12 @@ interface SequenceStats {
 const sequencedSources = {
   users: "users",
   contact_channels: "contact_channels",
+  teams: "teams",
+  team_members: "team_members",
+  team_permissions: "team_member_permissions",
+  project_permissions: "user_permissions",
+  refresh_tokens: "sessions",
+  connected_accounts: "oauth_accounts",
   deleted_rows: "sync_deleted_rows",
 } as const;
 
