@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { to as copyTo } from "pg-copy-streams";
 import type { AppContext } from "../../app-context.ts";
 import { ClickHouseTarget } from "./clickhouse-target.ts";
-import { changesCopy, changesQuery, mappings } from "./mappings.ts";
+import { changesCopy, changesQuery, type Mapping, mappings } from "./mappings.ts";
 import { PostgresTarget } from "./postgres-target.ts";
 import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
 import type { SyncTarget } from "./target.ts";
@@ -14,12 +14,39 @@ export const PAGE_SIZE = 50_000;
 /** Open connections to customers' databases, by connection string, shared by the jobs of a process. */
 const targets = new Map<string, SyncTarget>();
 
+/**
+ * What this process knows of each target, so that a run skips the mappings nothing changed in: the
+ * cursor it last wrote (runs of one target are serialised, so it is current) and the tables it has
+ * seen exist. A failed run forgets both for its target.
+ */
+const knownCursors = new Map<string, string>();
+const ensuredTables = new Set<string>();
+
+function forgetTarget(targetKey: string): void {
+  for (const key of knownCursors.keys()) if (key.startsWith(`${targetKey}|`)) knownCursors.delete(key);
+  for (const key of ensuredTables) if (key.startsWith(`${targetKey}|`)) ensuredTables.delete(key);
+}
+
+/** The newest sequence id among a tenancy's rows and tombstones of the mapping's source table. */
+async function latestSequence(app: AppContext, tenancyId: string, mapping: Mapping): Promise<string> {
+  const { rows } = await app.database.pool.query<{ latest: string }>(
+    `SELECT greatest(
+       (SELECT max(sync_seq) FROM ${mapping.sourceTable} WHERE tenancy_id = $1),
+       (SELECT max(sync_seq) FROM sync_deleted_rows WHERE tenancy_id = $1 AND table_name = $2),
+       0)::text AS latest`,
+    [tenancyId, mapping.sourceTable],
+  );
+  return rows[0]!.latest;
+}
+
 export const openTarget = (type: "postgres" | "clickhouse", connectionString: string): SyncTarget =>
   type === "postgres" ? new PostgresTarget(connectionString) : new ClickHouseTarget(connectionString);
 
 export async function closeTargets(): Promise<void> {
   const open = [...targets.values()];
   targets.clear();
+  knownCursors.clear();
+  ensuredTables.clear();
   await Promise.all(open.map((target) => target.close().catch(() => {})));
 }
 
@@ -73,8 +100,20 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
       targets.set(targetKey, target);
     }
     for (const mapping of mappings) {
-      await target.ensureTable(mapping);
-      let cursor = await target.cursor(payload.tenancyId, mapping);
+      const cacheKey = `${targetKey}|${payload.tenancyId}|${mapping.name}`;
+      const known = knownCursors.get(cacheKey);
+      // Most runs change one or two mappings: skip the others without a round trip to the target.
+      if (
+        known !== undefined &&
+        BigInt(await latestSequence(app, payload.tenancyId, mapping)) <= BigInt(known)
+      ) {
+        continue;
+      }
+      if (!ensuredTables.has(`${targetKey}|${mapping.name}`)) {
+        await target.ensureTable(mapping);
+        ensuredTables.add(`${targetKey}|${mapping.name}`);
+      }
+      let cursor = known ?? (await target.cursor(payload.tenancyId, mapping));
       const source = await app.database.pool.connect();
       try {
         for (;;) {
@@ -95,6 +134,7 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
           cursor = page.lastSeq;
           if (page.count < PAGE_SIZE) break;
         }
+        knownCursors.set(cacheKey, cursor);
       } finally {
         source.release();
       }
@@ -103,6 +143,8 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
     telemetry.engine.last_run_at_millis = Date.now();
     telemetry.engine.last_run_duration_ms = performance.now() - started;
   } catch (error) {
+    // The target may have changed under us (a dropped table, a restored backup): look again next time.
+    forgetTarget(`${database.type} ${database.connectionString}`);
     telemetry.engine.failed_runs++;
     const failures = await recordOutcome(app, payload, error);
     const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
