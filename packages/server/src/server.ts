@@ -76,8 +76,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     );
     housekeeping.unref();
     cleanups.push(async () => clearInterval(housekeeping));
-    const syncWorker = await startSyncWorker(app, postgres.connectionString);
-    cleanups.push(() => syncWorker.stop());
+    if (env.runSyncWorker) {
+      const syncWorker = await startSyncWorker(app, postgres.connectionString);
+      cleanups.push(() => syncWorker.stop());
+    }
     const http = await buildHttpServer(app, httpRoutes);
     cleanups.push(() => http.close());
     await http.listen({ port: env.port, host: env.host });

@@ -11,6 +11,8 @@ const server = await startServer({
     port: 0,
     host: "127.0.0.1",
     signInRateLimit: 1_000_000_000,
+    // An API-only process: background sync work would blur the per-request SQL count.
+    runSyncWorker: false,
   },
   log: () => {},
 });

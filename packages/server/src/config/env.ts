@@ -39,6 +39,11 @@ export interface ServerEnv {
   clickhouseUrl: string | null;
   /** Where embedded chDB keeps analytics data (default `<dataDir>/analytics`). */
   analyticsDir: string;
+  /**
+   * Run the db-sync sequencer and job worker in this process (default). `LATCHKEY_SYNC_WORKER=false`
+   * makes an API-only process, for scaling API and workers separately.
+   */
+  runSyncWorker: boolean;
 }
 
 export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
@@ -64,6 +69,7 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
     clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,
     analyticsDir: path.resolve(env.LATCHKEY_ANALYTICS_DIR ?? path.join(dataDir, "analytics")),
+    runSyncWorker: env.LATCHKEY_SYNC_WORKER !== "false",
   };
 }
 
