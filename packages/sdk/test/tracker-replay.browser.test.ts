@@ -26,6 +26,8 @@ import {
 const browser = browserAvailability();
 const TYPED = "my secret typed text";
 
+// Skipped only where Debian's chromium is not installed (the title says so); CI installs it and sets
+// REQUIRE_BROWSER=1, which turns a missing browser into a failure instead (see browser.ts).
 describe.skipIf(!browser.available)(
   `tracker and recorder in Chromium${browser.reason ? ` (skipped: ${browser.reason})` : ""}`,
   () => {

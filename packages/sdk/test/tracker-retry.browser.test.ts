@@ -14,6 +14,8 @@ import { browserAvailability, bundleSdk, checkoutPage, launchChromium, servePage
 
 const browser = browserAvailability();
 
+// Skipped only where Debian's chromium is not installed (the title says so); CI installs it and sets
+// REQUIRE_BROWSER=1, which turns a missing browser into a failure instead (see browser.ts).
 describe.skipIf(!browser.available)(
   `tracker retries in Chromium${browser.reason ? ` (skipped: ${browser.reason})` : ""}`,
   () => {

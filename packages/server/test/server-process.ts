@@ -1,7 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { openDatabase } from "../src/db/database.ts";
+import { createProjectWithKeys } from "../src/features/projects/index.ts";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
+import type { TestProject } from "./server.ts";
 
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.ts");
 
@@ -50,4 +56,51 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
         child.kill(signal);
       }),
   };
+}
+
+export interface KillableServer {
+  /** The running process (replaced by `restart`). */
+  server: ServerProcess;
+  database: TestDatabase;
+  project: TestProject;
+  /** Starts `latchkey start` again over the same database and data directory. */
+  restart(): Promise<ServerProcess>;
+  /** Kills the process and removes the database and data directory. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * `latchkey start` in its own process on a fresh test database and data directory, with one project
+ * created directly in the database — for tests that kill the server and start it again.
+ */
+export async function startKillableServer(projectName: string): Promise<KillableServer> {
+  const database = await createTestDatabase();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-kill-"));
+  chmodSync(dataDir, 0o755);
+  const env = { DATABASE_URL: database.url, LATCHKEY_DATA_DIR: dataDir, PORT: String(await freePort()) };
+  const handle: KillableServer = {
+    server: await startServerProcess(env),
+    database,
+    project: await createProjectIn(database.url, projectName),
+    restart: async () => {
+      handle.server = await startServerProcess(env);
+      return handle.server;
+    },
+    cleanup: async () => {
+      await handle.server.kill("SIGKILL");
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}
+
+async function createProjectIn(databaseUrl: string, name: string): Promise<TestProject> {
+  const db = openDatabase(databaseUrl);
+  try {
+    const { projectId, keys } = await createProjectWithKeys(db, { displayName: name });
+    return { projectId, keys };
+  } finally {
+    await db.close();
+  }
 }

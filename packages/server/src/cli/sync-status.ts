@@ -1,6 +1,6 @@
-import { sql } from "kysely";
 import type { AppContext } from "../app-context.ts";
 import { openDatabase } from "../db/database.ts";
+import { syncingTenancies } from "../features/db-sync/queue.ts";
 import { syncStatus } from "../features/db-sync/status.ts";
 import { ProjectStore } from "../features/projects/index.ts";
 
@@ -21,12 +21,7 @@ export async function printSyncStatus(connectionString: string): Promise<number>
     console.log(
       `Pipeline: sequencer ${fusebox?.sequencer_enabled === false ? "PAUSED" : "on"}, delivery ${fusebox?.delivery_enabled === false ? "PAUSED" : "on"}`,
     );
-    const { rows: tenancies } = await sql<{ id: string; project_id: string; branch_id: string }>`
-      SELECT t.id, t.project_id, t.branch_id FROM tenancies t
-      JOIN environment_config_overrides o ON o.project_id = t.project_id AND o.branch_id = t.branch_id
-      WHERE o.config::text LIKE '%externalDatabases%' ORDER BY t.project_id, t.branch_id`.execute(
-      database.db,
-    );
+    const tenancies = await syncingTenancies(database.db);
     const lines: string[][] = [
       ["project", "branch", "database", "status", "mapping", "cursor", "backlog", "lag ms", "last error"],
     ];

@@ -10,13 +10,11 @@
  */
 import http from "node:http";
 import { gunzipSync } from "node:zlib";
-import { ChdbEngine } from "../../src/analytics-store/chdb-engine.ts";
 import { settingsClause } from "../../src/analytics-store/engine.ts";
 
 const [dataDir, portArg] = process.argv.slice(2);
 if (!dataDir) throw new Error("usage: server.ts <data dir> [port]");
 const { Session } = (await import("chdb")).default as typeof import("chdb");
-void ChdbEngine; // the same native library the embedded engine uses
 const session = new Session(dataDir);
 
 /** URL parameters that are protocol, not settings. */

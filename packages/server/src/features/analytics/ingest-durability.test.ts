@@ -1,7 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   type BrowserEvent,
@@ -11,7 +8,6 @@ import {
   queryAnalytics,
 } from "../../../test/analytics.ts";
 import { type ClickHouseHttp, startClickHouseHttp } from "../../../test/clickhouse-http.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
 import {
   createTestProject,
   signUpWithPassword,
@@ -19,9 +15,7 @@ import {
   type TestProject,
   type TestServer,
 } from "../../../test/server.ts";
-import { freePort, type ServerProcess, startServerProcess } from "../../../test/server-process.ts";
-import { openDatabase } from "../../db/database.ts";
-import { createProjectWithKeys } from "../projects/index.ts";
+import { startKillableServer } from "../../../test/server-process.ts";
 
 const EVENTS_PER_BATCH = 50;
 const batchOf = (marker: string): BrowserEvent[] =>
@@ -34,23 +28,10 @@ describe("an acknowledged batch survives kill -9", () => {
   });
 
   it("finds every acknowledged batch after the server is killed mid-stream and restarted", async () => {
-    const database: TestDatabase = await createTestDatabase();
-    cleanups.push(() => database.drop());
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-kill-"));
-    chmodSync(dataDir, 0o755);
-    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    const env = {
-      DATABASE_URL: database.url,
-      LATCHKEY_DATA_DIR: dataDir,
-      PORT: String(await freePort()),
-    };
-    let server: ServerProcess = await startServerProcess(env);
-    cleanups.push(() => server.kill("SIGKILL"));
-
-    const db = openDatabase(database.url);
-    const { projectId, keys } = await createProjectWithKeys(db, { displayName: "Kill test" });
-    await db.close();
-    const project: TestProject = { projectId, keys };
+    const killable = await startKillableServer("Kill test");
+    cleanups.push(() => killable.cleanup());
+    const { project } = killable;
+    let server = killable.server;
     const target = { url: server.url } as TestServer;
     await enableAnalytics(target, project);
     const user = await signUpWithPassword(target, project);
@@ -73,7 +54,7 @@ describe("an acknowledged batch survives kill -9", () => {
     streaming = false;
     await Promise.all(clients);
 
-    server = await startServerProcess(env);
+    server = await killable.restart();
     const stored = await queryAnalytics(
       { url: server.url } as TestServer,
       project,

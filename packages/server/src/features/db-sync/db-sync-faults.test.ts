@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
+import { createTestDatabase } from "../../../test/database.ts";
 import {
   configureTargets,
   expectInSync,
@@ -16,13 +16,10 @@ import {
   api,
   createTestProject,
   startTestServer,
-  type TestProject,
   type TestServer,
 } from "../../../test/server.ts";
-import { freePort, type ServerProcess, startServerProcess } from "../../../test/server-process.ts";
-import { openDatabase } from "../../db/database.ts";
+import { freePort, startKillableServer } from "../../../test/server-process.ts";
 import { startEmbeddedPostgres } from "../../db/embedded-postgres.ts";
-import { createProjectWithKeys } from "../projects/index.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -92,26 +89,16 @@ describe("a target that goes down", () => {
 
 describe("a worker killed mid-batch", () => {
   it("leaves the target equal to the source after a restart", async () => {
-    const database: TestDatabase = await createTestDatabase();
-    cleanups.push(() => database.drop());
+    const killable = await startKillableServer("Kill sync");
+    cleanups.push(() => killable.cleanup());
+    const { project, database } = killable;
+    let server = killable.server;
     const target = await createTestDatabase({ empty: true });
     cleanups.push(() => target.drop());
-    const env = {
-      DATABASE_URL: database.url,
-      LATCHKEY_DATA_DIR: tempDir("latchkey-sync-kill-"),
-      PORT: String(await freePort()),
-    };
-    let server: ServerProcess = await startServerProcess(env);
-    cleanups.push(() => server.kill("SIGKILL"));
-
-    const db = openDatabase(database.url);
-    const { projectId, keys } = await createProjectWithKeys(db, { displayName: "Kill sync" });
-    await db.close();
-    const project: TestProject = { projectId, keys };
     const asServer = { url: server.url } as TestServer;
     const tenancyId = (
       await targetQuery<{ id: string }>(database.url, "SELECT id FROM tenancies WHERE project_id = $1", [
-        projectId,
+        project.projectId,
       ])
     )[0]!.id;
     await insertUsers(database.url, tenancyId, 30_000, "bulk ");
@@ -135,7 +122,7 @@ describe("a worker killed mid-batch", () => {
     );
     expect(partial).toBeLessThan(30_000);
 
-    server = await startServerProcess(env);
+    server = await killable.restart();
     const expected = await targetQuery(
       database.url,
       `SELECT u.id, u.display_name, NULL::text AS primary_email FROM users u WHERE u.tenancy_id = $1 ORDER BY u.id`,

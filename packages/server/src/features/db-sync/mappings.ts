@@ -1,3 +1,5 @@
+import { isUuid } from "../../http/requirements.ts";
+
 /**
  * What is synced: each mapping turns one source table (plus its tombstones) into one table in the
  * customer's database. A mapping declares the target's columns once; the DDL, the fetch query's
@@ -253,14 +255,12 @@ export function changesQuery(mapping: Mapping): string {
     LIMIT $3`;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The page query as a `COPY … TO STDOUT` statement. COPY takes no parameters, so the values are
  * inlined — after checking they are exactly a UUID and an integer.
  */
 export function changesCopy(mapping: Mapping, tenancyId: string, cursor: string, limit: number): string {
-  if (!UUID.test(tenancyId) || !/^\d+$/.test(cursor) || !Number.isSafeInteger(limit)) {
+  if (!isUuid(tenancyId) || !/^\d+$/.test(cursor) || !Number.isSafeInteger(limit)) {
     throw new Error("changesCopy: invalid tenancy id, cursor or limit");
   }
   const query = changesQuery(mapping)

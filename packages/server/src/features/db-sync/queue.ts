@@ -55,3 +55,15 @@ export async function enqueueDatabaseSync(db: Db, payload: SyncJobPayload, runAt
     job_key_mode => 'replace'
   )`.execute(db);
 }
+
+/** Tenancies whose environment config names external databases (the ones a sync may concern). */
+export async function syncingTenancies(
+  db: Db,
+): Promise<{ id: string; project_id: string; branch_id: string }[]> {
+  const { rows } = await sql<{ id: string; project_id: string; branch_id: string }>`
+    SELECT t.id, t.project_id, t.branch_id FROM tenancies t
+    JOIN environment_config_overrides o ON o.project_id = t.project_id AND o.branch_id = t.branch_id
+    WHERE o.config::text LIKE '%externalDatabases%'
+    ORDER BY t.project_id, t.branch_id`.execute(db);
+  return rows;
+}

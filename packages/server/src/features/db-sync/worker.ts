@@ -1,14 +1,11 @@
 import { Logger, type Runner, run } from "graphile-worker";
-import { sql } from "kysely";
 import type { AppContext } from "../../app-context.ts";
 import { closeTargets, runSync } from "./engine.ts";
-import { enqueueTenancySync, SYNC_TASK, type SyncJobPayload } from "./queue.ts";
+import { enqueueTenancySync, SYNC_TASK, type SyncJobPayload, syncingTenancies } from "./queue.ts";
 import { runSequencerPass } from "./sequencer.ts";
 import { telemetry } from "./telemetry.ts";
 
 export interface SyncWorker {
-  /** Runs a sequencer pass now (and again if more changes arrive meanwhile). */
-  wake(): void;
   stop(): Promise<void>;
 }
 
@@ -66,7 +63,6 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
   void sequence();
 
   return {
-    wake: () => void sequence(),
     stop: async () => {
       stopped = true;
       clearInterval(sweep);
@@ -81,9 +77,7 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
  * half done is picked up from the targets' cursors.
  */
 async function reconcile(app: AppContext): Promise<void> {
-  const { rows } = await sql<{ id: string }>`
-    SELECT t.id FROM tenancies t
-    JOIN environment_config_overrides o ON o.project_id = t.project_id AND o.branch_id = t.branch_id
-    WHERE o.config::text LIKE '%externalDatabases%'`.execute(app.database.db);
-  for (const row of rows) await enqueueTenancySync(app, app.database.db, row.id);
+  for (const tenancy of await syncingTenancies(app.database.db)) {
+    await enqueueTenancySync(app, app.database.db, tenancy.id);
+  }
 }
