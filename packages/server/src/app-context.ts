@@ -1,4 +1,5 @@
 import type { AnalyticsStore } from "./analytics-store/index.ts";
+import type { PersistentCache } from "./cache/index.ts";
 import type { ServerEnv } from "./config/env.ts";
 import type { ChangeListener } from "./db/change-listener.ts";
 import type { DatabaseHandle } from "./db/database.ts";
@@ -11,6 +12,8 @@ export interface AppContext {
   env: ServerEnv;
   database: DatabaseHandle;
   analytics: AnalyticsStore;
+  /** Computed values shared by every process (dashboard metrics), in PostgreSQL. */
+  cache: PersistentCache;
   projects: ProjectStore;
   tokens: AccessTokens;
   signingKeys: SigningKeys;

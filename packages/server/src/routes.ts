@@ -8,6 +8,7 @@ import { tokenRoutes } from "./features/auth/token-routes.ts";
 import { configRoutes } from "./features/config/index.ts";
 import { contactChannelRoutes } from "./features/contact-channels/routes.ts";
 import { dbSyncRoutes } from "./features/db-sync/routes.ts";
+import { metricsRoutes } from "./features/metrics/index.ts";
 import { migrationTestFolders, migrationTestRoutes } from "./features/migration-tests/routes.ts";
 import { projectKeyRoutes } from "./features/project-keys/index.ts";
 import { projectRoutes } from "./features/projects/index.ts";
@@ -38,6 +39,7 @@ export const httpRoutes: HttpRoutes = {
     ...analyticsRoutes,
     ...sessionReplayRoutes,
     ...dbSyncRoutes,
+    ...metricsRoutes,
     ...migrationTestRoutes,
   ],
   migrations: { ...migrationTestFolders },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { openAnalyticsStore } from "./analytics-store/index.ts";
 import type { AppContext } from "./app-context.ts";
+import { PersistentCache } from "./cache/index.ts";
 import { readServerEnv, type ServerEnv } from "./config/env.ts";
 import { ChangeListener } from "./db/change-listener.ts";
 import { connectPostgres, type PostgresConnection } from "./db/connect.ts";
@@ -63,15 +64,22 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       env,
       database,
       analytics,
+      cache: new PersistentCache(database.db, {
+        onBackgroundError: (error, namespace, key) =>
+          log(`cache refresh of ${namespace}/${key} failed: ${error}`),
+      }),
       changes,
       projects: new ProjectStore(database, env.projectCacheTtlSeconds * 1000, changes),
       tokens: new AccessTokens(signingKeys, env.publicUrl, env.accessTokenTtlSeconds),
       signingKeys,
       log,
     };
-    // Housekeeping until the job queue exists: expired rate-limit windows are dropped every 10 minutes.
+    // Housekeeping every 10 minutes: expired rate-limit windows and cache entries are dropped.
     const housekeeping = setInterval(
-      () => pruneRateLimits(database.db).catch((error) => log(`rate-limit pruning failed: ${error}`)),
+      () => {
+        pruneRateLimits(database.db).catch((error) => log(`rate-limit pruning failed: ${error}`));
+        app.cache.evictExpired().catch((error) => log(`cache eviction failed: ${error}`));
+      },
       10 * 60 * 1000,
     );
     housekeeping.unref();

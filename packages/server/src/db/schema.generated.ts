@@ -6,6 +6,7 @@ export interface Database {
   analytics_query_stats: AnalyticsQueryStatsTable;
   api_keys: ApiKeysTable;
   branch_config_overrides: BranchConfigOverridesTable;
+  cache_entries: CacheEntriesTable;
   contact_channels: ContactChannelsTable;
   email_outbox: EmailOutboxTable;
   environment_config_overrides: EnvironmentConfigOverridesTable;
@@ -59,6 +60,19 @@ export interface BranchConfigOverridesTable {
   branch_id: ColumnType<string, string, string>;
   config: ColumnType<unknown, string | undefined, string>;
   source: ColumnType<unknown, string | undefined, string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface CacheEntriesTable {
+  namespace: ColumnType<string, string, string>;
+  cache_key: ColumnType<string, string, string>;
+  tenancy_id: ColumnType<string | null, string | null | undefined, string | null>;
+  payload: ColumnType<unknown | null, string | null | undefined, string | null>;
+  fresh_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  stale_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  lease_token: ColumnType<string | null, string | null | undefined, string | null>;
+  computing_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
@@ -352,6 +366,18 @@ export const databaseSchema = {
     branch_id: { type: "text", nullable: false, hasDefault: false },
     config: { type: "jsonb", nullable: false, hasDefault: true },
     source: { type: "jsonb", nullable: false, hasDefault: true },
+    updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  cache_entries: {
+    namespace: { type: "text", nullable: false, hasDefault: false },
+    cache_key: { type: "text", nullable: false, hasDefault: false },
+    tenancy_id: { type: "uuid", nullable: true, hasDefault: false },
+    payload: { type: "jsonb", nullable: true, hasDefault: false },
+    fresh_until: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    stale_until: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    lease_token: { type: "uuid", nullable: true, hasDefault: false },
+    computing_until: { type: "timestamp with time zone", nullable: true, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
   },
   contact_channels: {

@@ -56,6 +56,21 @@ export class MigrationFailedError extends Error {
   }
 }
 
+/**
+ * Waits for the migration lock by polling rather than blocking in `pg_advisory_lock`: a runner blocked
+ * inside a statement holds a snapshot, and `CREATE INDEX CONCURRENTLY` in the runner holding the lock
+ * waits for every older snapshot — the two would deadlock.
+ */
+async function takeMigrationLock(client: pg.Client): Promise<void> {
+  for (let pause = 20; ; pause = Math.min(pause * 2, 250)) {
+    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [
+      MIGRATION_LOCK_KEY,
+    ]);
+    if (rows[0]?.locked) return;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
 export async function applyMigrations(
   connectionString: string,
   migrations: readonly Migration[],
@@ -65,7 +80,7 @@ export async function applyMigrations(
   const client = new pg.Client({ connectionString, application_name: "latchkey-migrate" });
   await client.connect();
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    await takeMigrationLock(client);
     try {
       await ensureMigrationsTable(client);
       const applied = await readApplied(client);

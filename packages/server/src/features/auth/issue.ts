@@ -5,6 +5,7 @@ import { recordServerEvent } from "../analytics/events.ts";
 import type { ProjectSnapshot, TenancySnapshot } from "../projects/index.ts";
 import { type Db, selectUsers, type UserRecord } from "../users/records.ts";
 import { tokenClaimsOf } from "../users/views.ts";
+import { type EndUserOrigin, ipInfoOf } from "./end-user.ts";
 import { newSession } from "./sessions.ts";
 
 export interface TenancyRef {
@@ -21,7 +22,7 @@ export async function accessTokenFor(
   ref: TenancyRef,
   user: UserRecord,
   sessionId: string,
-  ip: string | null,
+  origin: EndUserOrigin,
 ): Promise<string> {
   recordServerEvent(app, {
     event_type: "$token-refresh",
@@ -29,12 +30,13 @@ export async function accessTokenFor(
     data: {
       refresh_token_id: sessionId,
       is_anonymous: user.is_anonymous,
-      // The address comes from the socket (or a proxy the operator declared trusted), never a header.
-      ip_info: ip ? { ip, is_trusted: true } : null,
+      ip_info: ipInfoOf(origin),
     },
     project_id: ref.project.id,
     branch_id: ref.tenancy.branchId,
     user_id: user.id,
+    // Team activity in the metrics counts the team the user works in when the token is issued.
+    team_id: user.selected_team?.id ?? null,
     refresh_token_id: sessionId,
   });
   return app.tokens.issue({
@@ -51,21 +53,27 @@ export async function signIn(
   db: Db,
   ref: TenancyRef,
   userId: string,
-  options: { expiresInMs?: number; isImpersonation?: boolean; ip?: string | null } = {},
+  options: { expiresInMs?: number; isImpersonation?: boolean; origin?: EndUserOrigin } = {},
 ): Promise<{ access_token: string; refresh_token: string; user_id: string }> {
   const session = newSession({
     tenancyId: ref.tenancy.id,
     userId,
     expiresInMs: options.expiresInMs,
     isImpersonation: options.isImpersonation,
-    ip: options.ip,
+    ip: options.origin?.ip ?? null,
   });
   // One statement opens the session and reads the user the access token describes.
   const [user] = await selectUsers(db, ref.tenancy.id, sql`u.id = ${userId}`, sql``, session.insertClause);
   if (!user) throw new KnownError("USER_NOT_FOUND");
   const { sessionId, refreshToken } = session;
   return {
-    access_token: await accessTokenFor(app, ref, user, sessionId, options.ip ?? null),
+    access_token: await accessTokenFor(
+      app,
+      ref,
+      user,
+      sessionId,
+      options.origin ?? { ip: null, geo: null, geoTrusted: false },
+    ),
     refresh_token: refreshToken,
     user_id: userId,
   };

@@ -10,6 +10,7 @@ import { sendEmail } from "../emails/outbox.ts";
 import { createUser, normalizeEmail } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
+import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
 
@@ -127,7 +128,10 @@ export const otpRoutes = [
             otp_auth_enabled: true,
           });
         }
-        return { ...(await signIn(app, trx, auth, userId, { ip: raw.ip })), is_new_user: isNewUser };
+        return {
+          ...(await signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) })),
+          is_new_user: isNewUser,
+        };
       });
       if (result.is_new_user) recordSignUp(app, auth, result.user_id, "otp");
       return json(result);

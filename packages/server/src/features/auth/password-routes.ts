@@ -11,6 +11,7 @@ import { selectUser } from "../users/records.ts";
 import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
 import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
+import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { rateLimit } from "./rate-limit.ts";
@@ -79,7 +80,7 @@ export const passwordRoutes = [
             password: body.password,
           });
         }
-        return signIn(app, trx, auth, userId, { ip: raw.ip });
+        return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
       });
       if (!upgrading) recordSignUp(app, auth, tokens.user_id, "password");
       if (body.verification_callback_url) {
@@ -152,7 +153,9 @@ export const passwordRoutes = [
         });
         throw new KnownError("MULTI_FACTOR_AUTHENTICATION_REQUIRED", attemptCode);
       }
-      return json(await signIn(app, app.database.db, auth, credential.user_id, { ip: raw.ip }));
+      return json(
+        await signIn(app, app.database.db, auth, credential.user_id, { origin: endUserOrigin(app, raw) }),
+      );
     },
   }),
   defineRoute({
@@ -362,7 +365,7 @@ export const passwordRoutes = [
             code: body.code,
             consume: true,
           });
-          return signIn(app, trx, auth, userId, { ip: raw.ip });
+          return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
         })
         .catch(async (error) => {
           // Counted after the rollback (the transaction holds the code's row lock): misses must stick.

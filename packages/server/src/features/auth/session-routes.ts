@@ -6,6 +6,7 @@ import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { selectUser } from "../users/records.ts";
 import { createUser } from "../users/service.ts";
+import { endUserOrigin } from "./end-user.ts";
 import { accessTokenFor, signIn } from "./issue.ts";
 import { deleteSession, MAX_SESSION_MS, useRefreshToken } from "./sessions.ts";
 
@@ -28,7 +29,7 @@ export const sessionRoutes = [
           { tenancyId: auth.tenancy.id, config: auth.tenancy.config },
           { is_anonymous: true },
         );
-        return signIn(app, trx, auth, userId, { ip: raw.ip });
+        return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
       });
       recordSignUp(app, auth, tokens.user_id, "anonymous");
       return json(tokens);
@@ -57,7 +58,7 @@ export const sessionRoutes = [
       const tokens = await signIn(app, app.database.db, auth, userId, {
         expiresInMs: body.expires_in_millis,
         isImpersonation: body.is_impersonation,
-        ip: raw.ip,
+        origin: endUserOrigin(app, raw),
       });
       return json({ refresh_token: tokens.refresh_token, access_token: tokens.access_token });
     },
@@ -127,7 +128,9 @@ export const sessionRoutes = [
       const session = await useRefreshToken(app.database.db, auth.tenancy.id, refreshToken, raw.ip);
       const user = await selectUser(app.database.db, auth.tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
-      return json({ access_token: await accessTokenFor(app, auth, user, session.id, raw.ip) });
+      return json({
+        access_token: await accessTokenFor(app, auth, user, session.id, endUserOrigin(app, raw)),
+      });
     },
   }),
   defineRoute({

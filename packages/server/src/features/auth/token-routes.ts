@@ -3,6 +3,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { verifyProjectKey } from "../projects/index.ts";
 import { selectUser } from "../users/records.ts";
+import { endUserOrigin } from "./end-user.ts";
 import { accessTokenFor } from "./issue.ts";
 import { useRefreshToken } from "./sessions.ts";
 import type { TokenAudience } from "./signing-keys.ts";
@@ -52,7 +53,13 @@ export const tokenRoutes = [
       const user = await selectUser(app.database.db, tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
       return json({
-        access_token: await accessTokenFor(app, { project, tenancy }, user, session.id, raw.ip),
+        access_token: await accessTokenFor(
+          app,
+          { project, tenancy },
+          user,
+          session.id,
+          endUserOrigin(app, raw),
+        ),
         token_type: "Bearer",
         expires_in: app.env.accessTokenTtlSeconds,
         refresh_token: body.refresh_token,

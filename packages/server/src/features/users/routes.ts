@@ -3,7 +3,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { rejectServerOnlyFields, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
-import { recordSignUp } from "../analytics/events.ts";
+import { recordServerEvent, recordSignUp } from "../analytics/events.ts";
 import { listUsers } from "./list.ts";
 import { selectUser } from "./records.ts";
 import {
@@ -43,6 +43,18 @@ async function removeUser(app: AppContext, auth: RequestAuth, userId: string) {
     .where("id", "=", userId)
     .executeTakeFirst();
   if (Number(deleted.numDeletedRows) === 0) throw new KnownError("USER_NOT_FOUND");
+  // Activity metrics stop counting the user from this event on; cached aggregates of the tenancy are
+  // dropped so no figure still counts them.
+  recordServerEvent(app, {
+    event_type: "$user-deleted",
+    event_at_ms: Date.now(),
+    data: {},
+    project_id: auth.project.id,
+    branch_id: auth.tenancy.branchId,
+    user_id: userId,
+    refresh_token_id: null,
+  });
+  await app.cache.invalidateTenancy(auth.tenancy.id);
   return success();
 }
 
