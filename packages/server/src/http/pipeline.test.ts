@@ -28,6 +28,15 @@ afterAll(async () => {
 const hexclave = (headers: Record<string, string>) =>
   Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.replace(/^x-stack-/, "x-hexclave-"), v]));
 
+describe("GET /internal/backend-urls", () => {
+  it("names this server's public URL, for SDKs configured without a base URL", async () => {
+    const res = await api(test.url, "/api/v1/internal/backend-urls");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ urls: [test.server.app.env.publicUrl] });
+    expect((await api(test.url, "/api/v1/internal/backend-urls?x=1")).body.code).toBe("SCHEMA_ERROR");
+  });
+});
+
 describe.each([
   ["x-stack-*", (h: Record<string, string>) => h],
   ["x-hexclave-*", hexclave],

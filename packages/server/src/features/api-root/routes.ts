@@ -1,4 +1,4 @@
-import { defineRoute, text } from "../../http/route.ts";
+import { defineRoute, json, text } from "../../http/route.ts";
 
 /**
  * `GET /api/v1`: a human-readable auth probe. It reports how the request authenticated, which makes it
@@ -27,5 +27,15 @@ export const apiRootRoutes = [
       }
       return text(lines.join("\n"));
     },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/internal/backend-urls",
+    summary: "The API's base URLs (asked by SDKs configured without an explicit base URL)",
+    hidden: true,
+    tags: ["Meta"],
+    access: "public",
+    schemas: {},
+    handler: async ({ app }) => json({ urls: [app.env.publicUrl] }),
   }),
 ];

@@ -61,7 +61,7 @@ describe("a target that goes down", () => {
       const res = await api(test.url, "/api/v1/internal/external-db-sync/status", {
         headers: adminHeaders(project),
       });
-      if (!res.body) console.log("STATUS FAIL", res.status, res.text.slice(0, 800));
+      expect(res.status).toBe(200);
       return res.body;
     };
     await expect
@@ -70,7 +70,6 @@ describe("a target that goes down", () => {
       })
       .toBeGreaterThan(0);
     const down = await status();
-    console.log("STATUS", JSON.stringify(down).slice(0, 2000));
     expect(down.sync_engine.external_databases[0]).toMatchObject({ id: "customer", status: "error" });
     expect(down.sync_engine.external_databases[0].last_error).toBeTruthy();
     expect(down.sync_engine.external_databases[0].connection.redacted).not.toContain(
@@ -205,6 +204,30 @@ describe("pausing", () => {
       headers: adminHeaders(internal),
       body: { sequencer_enabled: true, poller_enabled: true },
     });
+  });
+
+  it("answers the every-tenancy status (scope=all) to the internal project only", async () => {
+    const test = await startTestServer();
+    cleanups.push(() => test.close());
+    const project = await createTestProject(test, "Scoped");
+    await configureTargets(test, project, { main: "postgresql://u:p@127.0.0.1:1/none" });
+    const status = (headers: Record<string, string>, scope: string) =>
+      api(test.url, `/api/v1/internal/external-db-sync/status?scope=${scope}`, { headers });
+    const refused = await status(adminHeaders(project), "all");
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe("EXPECTED_INTERNAL_PROJECT");
+    expect((await status(adminHeaders(project), "everything")).body.code).toBe("SCHEMA_ERROR");
+    const own = await status(adminHeaders(project), "tenancy");
+    expect(own.body.global).toBeNull();
+    expect(own.body.sync_engine.external_databases).toHaveLength(1);
+
+    const internal = { projectId: "internal", keys: test.internalKeys };
+    const all = await status(adminHeaders(internal), "all");
+    expect(all.status).toBe(200);
+    expect(all.body.global).toMatchObject({ tenancies_total: "2", tenancies_with_db_sync: "1" });
+    expect(Number(all.body.global.sequencer.users.total)).toBeGreaterThanOrEqual(0);
+    expect(all.body.sequencer).toEqual(all.body.global.sequencer);
+    expect(all.body.sync_engine.external_databases).toEqual([]);
   });
 
   it("never returns a connection string's password from config reads", async () => {

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { to as copyTo } from "pg-copy-streams";
 import type { AppContext } from "../../app-context.ts";
 import { ClickHouseTarget } from "./clickhouse-target.ts";
-import { changesCopy, changesQuery, type Mapping, mappings } from "./mappings.ts";
+import { changesCopy, changesQuery, liveRowsCopy, type Mapping, mappings } from "./mappings.ts";
 import { PostgresTarget } from "./postgres-target.ts";
 import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
 import type { SyncTarget } from "./target.ts";
@@ -114,25 +114,56 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
         ensuredTables.add(`${targetKey}|${mapping.name}`);
       }
       let cursor = known ?? (await target.cursor(payload.tenancyId, mapping));
+      // A first sync (or a refill) moves the whole table: offer targets the bulk form of each page
+      // for as long as pages come back full.
+      let bulk = cursor === "0";
       const source = await app.database.pool.connect();
       try {
         for (;;) {
-          const page = await target.applyPage(payload.tenancyId, mapping, {
-            copyOut: () => source.query(copyTo(changesCopy(mapping, payload.tenancyId, cursor, PAGE_SIZE))),
-            jsonRows: async () => {
-              const { rows } = await source.query<{ row: string }>(
-                `SELECT json_build_object(${mapping.columns.map((c) => `'${c.name}', ${c.name}`).join(", ")},
+          const pageCursor = cursor;
+          // The bulk rows stream from a connection of their own, closed afterwards: a bulk load the
+          // target abandons half-way leaves that COPY unfinished, and the page is then read again.
+          const bulkSource = bulk ? await app.database.pool.connect() : null;
+          const page = await target
+            .applyPage(payload.tenancyId, mapping, {
+              bulk: bulkSource
+                ? {
+                    copyLiveRows: () =>
+                      bulkSource.query(
+                        copyTo(liveRowsCopy(mapping, payload.tenancyId, pageCursor, PAGE_SIZE)),
+                      ),
+                    hasTombstonesUpTo: async (lastSeq) =>
+                      (
+                        await source.query(
+                          `SELECT EXISTS (SELECT 1 FROM sync_deleted_rows WHERE tenancy_id = $1 AND table_name = $2
+                             AND sync_seq > $3 AND sync_seq <= $4) AS found`,
+                          [payload.tenancyId, mapping.sourceTable, pageCursor, lastSeq],
+                        )
+                      ).rows[0].found,
+                  }
+                : undefined,
+              copyOut: () => source.query(copyTo(changesCopy(mapping, payload.tenancyId, cursor, PAGE_SIZE))),
+              jsonRows: async () => {
+                const { rows } = await source.query<{ row: string }>(
+                  `SELECT json_build_object(${mapping.columns.map((c) => `'${c.name}', ${c.name}`).join(", ")},
                    '_latchkey_seq', seq, '_latchkey_is_deleted', CASE WHEN deleted THEN 1 ELSE 0 END)::text AS row
                  FROM (${changesQuery(mapping)}) page`,
-                [payload.tenancyId, cursor, PAGE_SIZE],
-              );
-              return rows.map((row) => row.row);
-            },
-          });
+                  [payload.tenancyId, cursor, PAGE_SIZE],
+                );
+                return rows.map((row) => row.row);
+              },
+            })
+            .finally(() => bulkSource?.release(true));
           if (!page) break;
           telemetry.engine.rows_applied += page.count;
           cursor = page.lastSeq;
-          if (page.count < PAGE_SIZE) break;
+          if (page.count < PAGE_SIZE) {
+            // A bulk page holds no tombstones: one ordinary page more picks up any after it.
+            if (!bulk) break;
+            bulk = false;
+            continue;
+          }
+          bulk = true;
         }
         knownCursors.set(cacheKey, cursor);
       } finally {

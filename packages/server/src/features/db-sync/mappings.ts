@@ -255,17 +255,32 @@ export function changesQuery(mapping: Mapping): string {
     LIMIT $3`;
 }
 
+/** The live rows of one page, without tombstones, as `COPY … TO STDOUT` (see `changesCopy`). */
+export function liveRowsCopy(mapping: Mapping, tenancyId: string, cursor: string, limit: number): string {
+  const columns = mapping.columns.map((c) => c.name).join(", ");
+  return inlineCopy(
+    `SELECT ${columns}, seq FROM (${mapping.liveRows}) live ORDER BY seq LIMIT $3`,
+    tenancyId,
+    cursor,
+    limit,
+  );
+}
+
 /**
  * The page query as a `COPY … TO STDOUT` statement. COPY takes no parameters, so the values are
  * inlined — after checking they are exactly a UUID and an integer.
  */
 export function changesCopy(mapping: Mapping, tenancyId: string, cursor: string, limit: number): string {
+  return inlineCopy(changesQuery(mapping), tenancyId, cursor, limit);
+}
+
+function inlineCopy(query: string, tenancyId: string, cursor: string, limit: number): string {
   if (!isUuid(tenancyId) || !/^\d+$/.test(cursor) || !Number.isSafeInteger(limit)) {
     throw new Error("changesCopy: invalid tenancy id, cursor or limit");
   }
-  const query = changesQuery(mapping)
+  const inlined = query
     .replaceAll("$1", `'${tenancyId}'::uuid`)
     .replaceAll("$2", `${cursor}::bigint`)
     .replaceAll("$3", String(limit));
-  return `COPY (${query}) TO STDOUT`;
+  return `COPY (${inlined}) TO STDOUT`;
 }

@@ -5,10 +5,14 @@ import { KnownError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { enqueueTenancySync } from "./queue.ts";
-import { syncStatus } from "./status.ts";
+import { globalSyncStatus, syncStatus } from "./status.ts";
 
 const tags = ["External DB Sync"];
 
+const statusQuery = Type.Object(
+  { scope: Type.Optional(Type.Union([Type.Literal("tenancy"), Type.Literal("all")])) },
+  { additionalProperties: false },
+);
 const globalFusebox = Type.Object(
   { sequencer_enabled: Type.Boolean(), poller_enabled: Type.Boolean() },
   { additionalProperties: false },
@@ -54,15 +58,16 @@ export const dbSyncRoutes = [
     hidden: true,
     tags,
     access: ["admin"],
-    schemas: {},
-    handler: async ({ app, auth }) =>
-      json(
-        await syncStatus(app, {
-          id: auth.tenancy.id,
-          projectId: auth.project.id,
-          branchId: auth.tenancy.branchId,
-        }),
-      ),
+    schemas: { query: statusQuery },
+    handler: async ({ app, auth, query }) => {
+      const tenancy = { id: auth.tenancy.id, projectId: auth.project.id, branchId: auth.tenancy.branchId };
+      if (query.scope === "all") {
+        // Every tenancy's figures are the operator's business, not a project's.
+        requireInternal(auth);
+        return json(await globalSyncStatus(app, tenancy));
+      }
+      return json(await syncStatus(app, tenancy));
+    },
   }),
   defineRoute({
     method: "GET",

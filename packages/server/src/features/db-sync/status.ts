@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import type { AppContext } from "../../app-context.ts";
 import { openTarget } from "./engine.ts";
 import { changesQuery, mappings } from "./mappings.ts";
-import { externalDatabasesOf } from "./queue.ts";
+import { externalDatabasesOf, syncingTenancies } from "./queue.ts";
 import { describeConnection } from "./redact.ts";
 import { telemetry } from "./telemetry.ts";
 
@@ -25,6 +25,60 @@ const sequencedSources = {
   deleted_rows: "sync_deleted_rows",
 } as const;
 
+/** Sequencer and queue figures of one tenancy, or of every tenancy when `tenancyId` is null. */
+async function pipelineStats(db: AppContext["database"]["db"], tenancyId: string | null) {
+  const inScope = tenancyId === null ? sql`true` : sql`tenancy_id = ${tenancyId}`;
+  const sequencer: Record<string, SequenceStats> = {};
+  for (const [key, table] of Object.entries(sequencedSources)) {
+    const { rows } = await sql<SequenceStats>`
+      SELECT count(*)::text AS total, count(*) FILTER (WHERE sync_dirty)::text AS pending,
+             min(sync_seq)::text AS min_sequence_id, max(sync_seq)::text AS max_sequence_id
+      FROM ${sql.table(table)} WHERE ${inScope}`.execute(db);
+    sequencer[key] = rows[0]!;
+  }
+  const jobs = tenancyId === null ? "db-sync:%" : `db-sync:${tenancyId}:%`;
+  const { rows } = await sql<{ total: string; pending: string; in_flight: string; oldest: Date | null }>`
+    SELECT count(*)::text AS total, count(*) FILTER (WHERE locked_at IS NULL)::text AS pending,
+           count(*) FILTER (WHERE locked_at IS NOT NULL)::text AS in_flight, min(created_at) AS oldest
+    FROM graphile_worker.jobs WHERE task_identifier = 'db_sync' AND key LIKE ${jobs}`.execute(db);
+  const queue = rows[0]!;
+  return {
+    sequencer,
+    poller: {
+      total: queue.total,
+      pending: queue.pending,
+      in_flight: queue.in_flight,
+      oldest_created_at_millis: queue.oldest?.getTime() ?? null,
+    },
+  };
+}
+
+/**
+ * The pipeline across every tenancy (`scope=all`, internal project only): how many tenancies sync,
+ * and the sequencer and queue figures of all of them. No external database is contacted.
+ */
+export async function globalSyncStatus(
+  app: AppContext,
+  tenancy: { id: string; projectId: string; branchId: string },
+) {
+  const db = app.database.db;
+  const stats = await pipelineStats(db, null);
+  const { rows } = await sql<{ total: string }>`SELECT count(*)::text AS total FROM tenancies`.execute(db);
+  return {
+    ok: true,
+    generated_at_millis: Date.now(),
+    global: {
+      tenancies_total: rows[0]!.total,
+      tenancies_with_db_sync: String((await syncingTenancies(db)).length),
+      ...stats,
+    },
+    tenancy: { id: tenancy.id, project_id: tenancy.projectId, branch_id: tenancy.branchId },
+    ...stats,
+    sync_engine: { external_databases: [] },
+    telemetry,
+  };
+}
+
 /**
  * The pipeline's state for one tenancy: what the sequencer has still to stamp, the queue, and per
  * external database and mapping how far its cursor is behind (in rows), its lag and its last error.
@@ -35,20 +89,7 @@ export async function syncStatus(
   tenancy: { id: string; projectId: string; branchId: string },
 ) {
   const db = app.database.db;
-  const sequencer: Record<string, SequenceStats> = {};
-  for (const [key, table] of Object.entries(sequencedSources)) {
-    const { rows } = await sql<SequenceStats>`
-      SELECT count(*)::text AS total, count(*) FILTER (WHERE sync_dirty)::text AS pending,
-             min(sync_seq)::text AS min_sequence_id, max(sync_seq)::text AS max_sequence_id
-      FROM ${sql.table(table)} WHERE tenancy_id = ${tenancy.id}`.execute(db);
-    sequencer[key] = rows[0]!;
-  }
-  const queue = await sql<{ total: string; pending: string; in_flight: string; oldest: Date | null }>`
-    SELECT count(*)::text AS total, count(*) FILTER (WHERE locked_at IS NULL)::text AS pending,
-           count(*) FILTER (WHERE locked_at IS NOT NULL)::text AS in_flight, min(created_at) AS oldest
-    FROM graphile_worker.jobs WHERE task_identifier = 'db_sync' AND key LIKE ${`db-sync:${tenancy.id}:%`}`.execute(
-    db,
-  );
+  const { sequencer, poller } = await pipelineStats(db, tenancy.id);
   const states = await db
     .selectFrom("sync_target_states")
     .selectAll()
@@ -124,13 +165,9 @@ export async function syncStatus(
       project_sequencer_paused: pauses?.sequencer_paused ?? false,
       project_delivery_paused: pauses?.delivery_paused ?? false,
     },
+    global: null,
     sequencer,
-    poller: {
-      total: queue.rows[0]!.total,
-      pending: queue.rows[0]!.pending,
-      in_flight: queue.rows[0]!.in_flight,
-      oldest_created_at_millis: queue.rows[0]!.oldest?.getTime() ?? null,
-    },
+    poller,
     sync_engine: { external_databases: externalDatabases },
     telemetry,
   };

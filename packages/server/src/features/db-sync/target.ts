@@ -5,6 +5,21 @@ import type { Mapping } from "./mappings.ts";
 export interface ChangePage {
   copyOut(): Readable;
   jsonRows(): Promise<string[]>;
+  /** Offered while a mapping is being filled in bulk (first sync, or after a full page). */
+  bulk?: BulkPage;
+}
+
+/**
+ * The same page as bare live rows (`<columns…>, seq` COPY text, no tombstones), which a target can
+ * load straight into its table when every row is new to it.
+ */
+export interface BulkPage {
+  copyLiveRows(): Readable;
+  /**
+   * Whether a tombstone has a sequence id in (the page's cursor, `lastSeq`]: the bare rows up to
+   * `lastSeq` are then not the whole page, and the target must take the full one.
+   */
+  hasTombstonesUpTo(lastSeq: string): Promise<boolean>;
 }
 
 /** A customer's database that mappings are synced into. */
