@@ -231,6 +231,10 @@ async function measureBackfill(
     600_000,
   );
   const sequencingSeconds = (performance.now() - sequencingStarted) / 1000;
+  // Both copies below read the same settled table: a backfill meets a table in its steady state, not
+  // one still being vacuumed after a million fresh inserts and their sequencing.
+  await sourcePool.query("VACUUM ANALYZE users");
+  await sourcePool.query("CHECKPOINT");
 
   const lastSeq = BigInt(
     (
@@ -239,6 +243,10 @@ async function measureBackfill(
       ])
     ).rows[0].s,
   );
+  const settle = new pg.Client({ connectionString: targetUrl });
+  await settle.connect();
+  await settle.query("CHECKPOINT");
+  await settle.end();
   const syncStarted = performance.now();
   await configure(project, targetUrl);
   // Done when the target's cursor reached the last row (cheap to poll, unlike counting the table).
@@ -270,6 +278,7 @@ async function measureBackfill(
   let rawSeconds: number;
   try {
     await target.query("CREATE TABLE users_raw (LIKE users INCLUDING ALL)");
+    await target.query("CHECKPOINT");
     const rawStarted = performance.now();
     await pipeline(
       reader.query(

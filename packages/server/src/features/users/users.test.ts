@@ -323,6 +323,16 @@ describe("listing users (scenario 18)", () => {
     expect(byEmail.body.items.map((u: { id: string }) => u.id)).toEqual([ids[1]]);
     const byId = await api(test.url, `/api/v1/users?query=${ids[2]}`, { headers });
     expect(byId.body.items.map((u: { id: string }) => u.id)).toEqual([ids[2]]);
+    // Short text (no trigram to look up) and longer text take different plans; both match substrings.
+    const found = async (text: string) =>
+      (await api(test.url, `/api/v1/users?query=${encodeURIComponent(text)}`, { headers })).body.items.map(
+        (u: { id: string }) => u.id,
+      );
+    expect(await found("2@")).toEqual([ids[2]]);
+    expect(await found("ER 4")).toEqual([ids[4]]);
+    expect(await found("list.EXAMPLE")).toEqual(ids);
+    expect(await found("%")).toEqual([]);
+    expect(await found("lister_")).toEqual([]);
 
     expect(
       (await api(test.url, "/api/v1/users?include_anonymous=true", { headers })).body.items,
