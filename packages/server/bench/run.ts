@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   auth: async () => (await import("./auth.ts")).runAuthBench(),
   ingest: async () => (await import("./ingest.ts")).runIngestBench(),
   sync: async () => (await import("./sync.ts")).runSyncBench(),
+  metrics: async () => (await import("./metrics.ts")).runMetricsBench(),
 };
 
 const name = process.argv[2];

@@ -12,6 +12,7 @@ import { createProjectWithKeys, ensureInternalProject } from "../features/projec
 import { startServer } from "../server.ts";
 import { resetDatabase } from "./reset.ts";
 import { writeSchemaTypes } from "./schema-types.ts";
+import { runSeedCommand } from "./seeder/command.ts";
 import { printSyncStatus } from "./sync-status.ts";
 
 const usage = `Usage: latchkey <command>
@@ -24,6 +25,8 @@ const usage = `Usage: latchkey <command>
   db types                      regenerate src/db/schema.generated.ts from a freshly migrated database
   projects create --name NAME   create a project and print its id and keys
   sync status                   cursors, backlog, lag and errors of every sync into external databases
+  seed --project ID --users N [--events M] [--branch main] [--days 60]
+                                realistic users, teams, sessions and analytics events, in bulk
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -73,6 +76,15 @@ async function main(argv: string[]): Promise<number> {
         await applyMigrations(url, discoverMigrations(), { log: console.log });
         console.log("Database reset and migrated.");
         return 0;
+      });
+    case "seed":
+      return withDatabase(async (url) => {
+        await applyMigrations(url, discoverMigrations());
+        return runSeedCommand(
+          [sub, ...rest].filter((arg): arg is string => arg !== undefined),
+          env,
+          url,
+        );
       });
     case "sync":
       if (sub !== "status") break;

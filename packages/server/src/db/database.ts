@@ -21,8 +21,10 @@ export function openDatabase(
     max: options.maxConnections ?? 20,
     application_name: "latchkey",
   });
-  // An idle client that loses its server (restart, network) must not crash the process.
+  // A client that loses its server (restart, network) must not crash the process: an idle one is
+  // dropped by the pool; a checked-out one fails its next query, which its caller sees.
   pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -46,7 +46,10 @@ export class PostgresTarget implements SyncTarget {
       idleTimeoutMillis: 30_000,
       application_name: "latchkey-db-sync",
     });
+    // The customer's server going away must not crash the worker, whether the connection is idle
+    // (the pool drops it) or checked out between two queries (the next query fails and is recorded).
     this.pool.on("error", () => {});
+    this.pool.on("connect", (client) => client.on("error", () => {}));
   }
 
   async ensureTable(mapping: Mapping): Promise<void> {
