@@ -97,6 +97,7 @@ export async function runIngestBench(): Promise<Record<string, unknown>> {
       project_id: "bench-project",
       branch_id: "main",
       user_id: randomUUID(),
+      is_anonymous: false,
       refresh_token_id: randomUUID(),
       session_replay_segment_id: randomUUID(),
     }),

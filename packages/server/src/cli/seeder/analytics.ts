@@ -32,9 +32,9 @@ export async function insertEventChunk(
   const page = `[${PAGES.map((p) => `'${p}'`).join(", ")}][1 + cityHash64('${plan.runId}', number, 5) % ${PAGES.length}]`;
   await engine.command(`
     INSERT INTO analytics_internal.events
-      (event_type, event_at, data, project_id, branch_id, user_id, team_id, refresh_token_id)
+      (event_type, event_at, data, project_id, branch_id, user_id, team_id, is_anonymous, refresh_token_id)
     SELECT event_type, event_at, data, ${identifier(plan.projectId)}, ${identifier(plan.branchId)}, user_id, team_id,
-           if(event_type = '$token-refresh', session_id, NULL)
+           anonymous, if(event_type = '$token-refresh', session_id, NULL)
     FROM (
       SELECT
         ${plan.startIndex} + toUInt64(floor(pow(${fraction(1)}, 2) * ${plan.users})) AS i,

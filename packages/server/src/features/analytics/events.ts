@@ -47,6 +47,8 @@ export interface EventRow {
   branch_id: string;
   user_id: string | null;
   team_id?: string | null;
+  /** Whether the user was anonymous: anonymous activity is left out of the metrics unless asked. */
+  is_anonymous: boolean;
   refresh_token_id: string | null;
   session_replay_id?: string | null;
   session_replay_segment_id?: string | null;
@@ -63,6 +65,7 @@ export function eventRowJson(row: EventRow): string {
     branch_id: row.branch_id,
     user_id: row.user_id,
     team_id: row.team_id ?? null,
+    is_anonymous: row.is_anonymous,
     refresh_token_id: row.refresh_token_id,
     session_replay_id: row.session_replay_id ?? null,
     session_replay_segment_id: row.session_replay_segment_id ?? null,
@@ -100,6 +103,7 @@ export function recordSignUp(
     project_id: scope.project.id,
     branch_id: scope.tenancy.branchId,
     user_id: userId,
+    is_anonymous: method === "anonymous",
     refresh_token_id: null,
   });
 }

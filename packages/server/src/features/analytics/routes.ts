@@ -28,6 +28,7 @@ export const analyticsRoutes = [
           project_id: auth.project.id,
           branch_id: auth.tenancy.branchId,
           user_id: user.id,
+          is_anonymous: user.is_anonymous,
           refresh_token_id: refreshTokenId,
           session_replay_id: sessionReplayId,
           session_replay_segment_id: body.session_replay_segment_id,

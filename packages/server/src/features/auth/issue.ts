@@ -37,6 +37,7 @@ export async function accessTokenFor(
     user_id: user.id,
     // Team activity in the metrics counts the team the user works in when the token is issued.
     team_id: user.selected_team?.id ?? null,
+    is_anonymous: user.is_anonymous,
     refresh_token_id: sessionId,
   });
   return app.tokens.issue({

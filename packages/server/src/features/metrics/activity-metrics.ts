@@ -1,7 +1,7 @@
 import type { AnalyticsEngine } from "../../analytics-store/index.ts";
 import type { ActivitySplit, DataPoint, TopRegion } from "./schemas.ts";
 import type { MetricsScope } from "./user-metrics.ts";
-import { fillSeries, type MetricsWindow } from "./window.ts";
+import { fillSeries, type MetricsWindow, SERIES_DAYS } from "./window.ts";
 
 /**
  * The activity half of the metrics, read from the analytics store's events. Activity is the
@@ -27,22 +27,108 @@ export interface ActivityMetrics {
 }
 
 const SCOPE = `project_id = {project:String} AND branch_id = {branch:String}`;
-const IN_WINDOW = `event_at >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
-  AND event_at < fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')`;
+const SINCE = `fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')`;
+const UNTIL = `fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')`;
+const IN_WINDOW = `event_at >= ${SINCE} AND event_at < ${UNTIL}`;
+const REFRESH = `event_type = '$token-refresh'`;
+const COUNTRY = `data.ip_info.country_code::Nullable(String)`;
+const UUID_V4 = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$";
 
-/** Users whose activity is not shown: deleted ones, and anonymous ones unless asked for. */
-const HIDDEN_USERS = `hidden_users AS (
-  SELECT user_id FROM analytics_internal.events
-   WHERE ${SCOPE} AND event_type IN ('$token-refresh', '$user-deleted') AND user_id IS NOT NULL
-   GROUP BY user_id
-  HAVING countIf(event_type = '$user-deleted') > 0
-      OR ({exclude_anonymous:Bool} AND argMaxIf(ifNull(data.is_anonymous::Nullable(Bool), false), event_at,
-                                                event_type = '$token-refresh'))
+/**
+ * Users are grouped and counted by a 64-bit hash of their id: hashing and comparing integers is
+ * several times cheaper than strings at millions of rows, and a collision among a million ids has a
+ * probability of about 3·10⁻⁸.
+ */
+const USER = `cityHash64(user_id)`;
+
+/** Deleted users (few): their activity stops counting, all of it. */
+const DELETED_USERS = `deleted_users AS (
+  SELECT ${USER} FROM analytics_internal.events
+   WHERE ${SCOPE} AND event_type = '$user-deleted' AND user_id IS NOT NULL
 )`;
 
-const VISIBLE_USER = `user_id IS NOT NULL AND user_id NOT IN hidden_users`;
-const TOKEN_REFRESHES = `analytics_internal.events WHERE ${SCOPE} AND event_type = '$token-refresh' AND ${VISIBLE_USER}`;
-const UUID_V4 = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$";
+/**
+ * An event counts when it has a user who is not deleted and, unless asked for, was not anonymous when
+ * it was written (each row says so: no lookup of any user's state).
+ */
+const SHOWN = `user_id IS NOT NULL AND NOT ({exclude_anonymous:Bool} AND is_anonymous)
+  AND ${USER} NOT IN deleted_users`;
+const SHOWN_REFRESHES = `analytics_internal.events WHERE ${SCOPE} AND ${REFRESH} AND ${SHOWN}`;
+
+/**
+ * Active days as a bit mask: bit 0 is the day before the window, bit k + 1 day k of it. A mask per
+ * user (or team) is far cheaper to aggregate than an array of dates.
+ */
+// The shift is clamped because -If evaluates its argument on every row, also those it then skips.
+const ACTIVE_DAYS = `groupBitOrIf(
+    bitShiftLeft(toUInt64(1), greatest(0, least(63, dateDiff('day', toDate(${SINCE}) - 1, toDate(event_at))))),
+    event_at >= ${SINCE} - INTERVAL 1 DAY AND event_at < ${UNTIL})`;
+const FIRST_DAY = `dateDiff('day', toDate(${SINCE}), minIf(toDate(event_at), event_at < ${UNTIL}))`;
+
+/** Per day of the window: active, first active that day (new), active the day before too (retained). */
+const SPLIT_SERIES = `
+  sumForEach(arrayMap(k -> toUInt64(bitTest(days, k + 1)), range(${SERIES_DAYS}))) AS total,
+  sumForEach(arrayMap(k -> toUInt64(bitTest(days, k + 1) AND first_day = k), range(${SERIES_DAYS}))) AS new,
+  sumForEach(arrayMap(k -> toUInt64(bitTest(days, k + 1) AND bitTest(days, k) AND first_day != k),
+                      range(${SERIES_DAYS}))) AS retained`;
+
+/** The token-refresh figures, from one grouping of the shown users' refreshes of all time. */
+const USER_FIGURES = `WITH ${DELETED_USERS}
+  SELECT ${SPLIT_SERIES},
+         uniqExactIf(lower(trim(BOTH ' ' FROM id)),
+                     days > 1 AND match(lower(trim(BOTH ' ' FROM id)), {uuid_v4:String})) AS mau,
+         countIf(last_refresh >= fromUnixTimestamp64Milli({online_since_ms:Int64}, 'UTC')) AS online,
+         sumMapIf([assumeNotNull(country)], [toUInt64(1)], country IS NOT NULL) AS countries
+    FROM (SELECT ${USER} AS user, any(user_id) AS id, ${FIRST_DAY} AS first_day, ${ACTIVE_DAYS} AS days,
+                 maxIf(event_at, event_at < ${UNTIL}) AS last_refresh,
+                 argMaxIf(${COUNTRY}, event_at, ${COUNTRY} IS NOT NULL) AS country
+            FROM ${SHOWN_REFRESHES}
+           GROUP BY user)`;
+
+/** The same split for teams: a team is active on a day one of its shown users refreshed a token in. */
+const TEAM_FIGURES = `WITH ${DELETED_USERS}
+  SELECT ${SPLIT_SERIES}
+    FROM (SELECT team_id, ${FIRST_DAY} AS first_day, ${ACTIVE_DAYS} AS days
+            FROM ${SHOWN_REFRESHES} AND team_id IS NOT NULL
+           GROUP BY team_id)`;
+
+const TOP_REGION = `WITH ${DELETED_USERS}
+  SELECT ${COUNTRY} AS country_code, data.ip_info.region_code::Nullable(String) AS region_code,
+         uniqExact(${USER}) AS count
+    FROM ${SHOWN_REFRESHES} AND ${IN_WINDOW}
+   GROUP BY country_code, region_code
+   ORDER BY count DESC, country_code, region_code
+   LIMIT 1`;
+
+/** Page views, clicks and visitors per day, and (the row whose day is empty) visitors in the window. */
+const BROWSING = `WITH ${DELETED_USERS}
+  SELECT if(grouping(day) = 0, toString(day), '') AS day_key, countIf(event_type = '$page-view') AS page_views,
+         countIf(event_type = '$click') AS clicks, uniqExactIf(${USER}, event_type = '$page-view') AS visitors
+    FROM (SELECT *, toDate(event_at) AS day FROM analytics_internal.events
+           WHERE ${SCOPE} AND event_type IN ('$page-view', '$click') AND ${IN_WINDOW} AND ${SHOWN})
+   GROUP BY GROUPING SETS ((day), ())`;
+
+const TOP_REFERRERS = `WITH ${DELETED_USERS}
+  SELECT if(referrer = '', '(direct)', referrer) AS referrer, uniqExact(user) AS visitors
+    FROM (SELECT ${USER} AS user, ifNull(toString(data.referrer), '') AS referrer
+            FROM analytics_internal.events
+           WHERE ${SCOPE} AND event_type = '$page-view' AND ${IN_WINDOW} AND ${SHOWN})
+   GROUP BY referrer
+   ORDER BY visitors DESC, referrer
+   LIMIT 100`;
+
+type Count = string | number;
+type Series = Count[];
+
+interface UserFiguresRow {
+  total: Series;
+  new: Series;
+  retained: Series;
+  mau: Count;
+  online: Count;
+  /** `(countries, users)` as ClickHouse's `sumMap` returns it. */
+  countries: [string[], Count[]];
+}
 
 export async function activityMetrics(
   engine: AnalyticsEngine,
@@ -58,121 +144,65 @@ export async function activityMetrics(
     exclude_anonymous: !scope.includeAnonymous,
     uuid_v4: UUID_V4,
   };
-  const rows = <T>(sql: string) => queryRows<T>(engine, `WITH ${HIDDEN_USERS} ${sql}`, params);
-
-  const [activeUsers, countries, userSplit, teamSplit, regions, browsing, referrers] = await Promise.all([
-    rows<{ day: string; users: number; online: number; mau: number }>(`
-      SELECT toString(toDate(event_at)) AS day, uniqExact(user_id) AS users, 0 AS online, 0 AS mau
-        FROM ${TOKEN_REFRESHES} AND ${IN_WINDOW}
-       GROUP BY day
-      UNION ALL
-      SELECT '' AS day, 0,
-             uniqExactIf(user_id, event_at >= fromUnixTimestamp64Milli({online_since_ms:Int64}, 'UTC')),
-             uniqExactIf(lower(trim(BOTH ' ' FROM user_id)), match(lower(trim(BOTH ' ' FROM user_id)), {uuid_v4:String}))
-        FROM ${TOKEN_REFRESHES} AND ${IN_WINDOW}`),
-    rows<{ country_code: string; users: number }>(`
-      SELECT country_code, count() AS users FROM (
-        SELECT user_id, argMax(data.ip_info.country_code::Nullable(String), event_at) AS country_code
-          FROM ${TOKEN_REFRESHES} AND data.ip_info.country_code IS NOT NULL
-         GROUP BY user_id)
-       GROUP BY country_code`),
-    rows<SplitRow>(activitySplitQuery("user_id")),
-    rows<SplitRow>(activitySplitQuery("team_id")),
-    rows<TopRegion>(`
-      SELECT data.ip_info.country_code::Nullable(String) AS country_code,
-             data.ip_info.region_code::Nullable(String) AS region_code, uniqExact(user_id) AS count
-        FROM ${TOKEN_REFRESHES} AND ${IN_WINDOW}
-       GROUP BY country_code, region_code
-       ORDER BY count DESC, country_code, region_code
-       LIMIT 1`),
-    rows<{ day: string; page_views: number; clicks: number; visitors: number }>(`
-      SELECT toString(toDate(event_at)) AS day, countIf(event_type = '$page-view') AS page_views,
-             countIf(event_type = '$click') AS clicks, uniqExactIf(user_id, event_type = '$page-view') AS visitors
-        FROM analytics_internal.events
-       WHERE ${SCOPE} AND event_type IN ('$page-view', '$click') AND ${IN_WINDOW} AND ${VISIBLE_USER}
-       GROUP BY day
-      UNION ALL
-      SELECT '' AS day, 0, 0, uniqExact(user_id)
-        FROM analytics_internal.events
-       WHERE ${SCOPE} AND event_type = '$page-view' AND ${IN_WINDOW} AND ${VISIBLE_USER}`),
-    rows<{ referrer: string; visitors: number }>(`
-      SELECT if(referrer = '', '(direct)', referrer) AS referrer, uniqExact(user_id) AS visitors FROM (
-        SELECT user_id, ifNull(toString(data.referrer), '') AS referrer
-          FROM analytics_internal.events
-         WHERE ${SCOPE} AND event_type = '$page-view' AND ${IN_WINDOW} AND ${VISIBLE_USER})
-       GROUP BY referrer
-       ORDER BY visitors DESC, referrer
-       LIMIT 100`),
+  const rows = <T>(sql: string) => queryRows<T>(engine, sql, params);
+  const [[users], [teams], regions, browsingRows, referrers] = await Promise.all([
+    rows<UserFiguresRow>(USER_FIGURES),
+    rows<SplitRow>(TEAM_FIGURES),
+    rows<TopRegion>(TOP_REGION),
+    rows<{ day_key: string; page_views: Count; clicks: Count; visitors: Count }>(BROWSING),
+    rows<{ referrer: string; visitors: Count }>(TOP_REFERRERS),
   ]);
+  if (!users || !teams) throw new Error("The activity queries returned no row");
 
-  const activeDays = activeUsers.filter((row) => row.day !== "");
-  const browsingDays = browsing.filter((row) => row.day !== "");
+  const browsing = browsingRows.filter((row) => row.day_key !== "");
+  const visitors = browsingRows.find((row) => row.day_key === "");
+  const byDay = (pick: (row: (typeof browsing)[number]) => Count) =>
+    fillSeries(
+      window,
+      browsing.map((row) => [row.day_key, Number(pick(row))]),
+    );
+  const [countries, userCounts] = users.countries;
   return {
-    dailyActiveUsers: fillSeries(
-      window,
-      activeDays.map((row) => [row.day, Number(row.users)]),
+    dailyActiveUsers: windowSeries(window, users.total),
+    monthlyActiveUsers: Number(users.mau),
+    onlineLive: Number(users.online),
+    usersByCountry: Object.fromEntries(
+      countries.map((country, index) => [country, Number(userCounts[index])]),
     ),
-    monthlyActiveUsers: Number(activeUsers.find((row) => row.day === "")?.mau ?? 0),
-    onlineLive: Number(activeUsers.find((row) => row.day === "")?.online ?? 0),
-    usersByCountry: Object.fromEntries(countries.map((row) => [row.country_code, Number(row.users)])),
-    activeUsersSplit: splitSeries(window, userSplit),
-    activeTeamsSplit: splitSeries(window, teamSplit),
+    activeUsersSplit: splitSeries(window, users),
+    activeTeamsSplit: splitSeries(window, teams),
     topRegion: regions[0] ? { ...regions[0], count: Number(regions[0].count) } : null,
-    dailyPageViews: fillSeries(
-      window,
-      browsingDays.map((row) => [row.day, Number(row.page_views)]),
-    ),
-    dailyClicks: fillSeries(
-      window,
-      browsingDays.map((row) => [row.day, Number(row.clicks)]),
-    ),
-    dailyVisitors: fillSeries(
-      window,
-      browsingDays.map((row) => [row.day, Number(row.visitors)]),
-    ),
-    visitors: Number(browsing.find((row) => row.day === "")?.visitors ?? 0),
+    dailyPageViews: byDay((row) => row.page_views),
+    dailyClicks: byDay((row) => row.clicks),
+    dailyVisitors: byDay((row) => row.visitors),
+    visitors: Number(visitors?.visitors ?? 0),
     topReferrers: referrers.map((row) => ({ referrer: row.referrer, visitors: Number(row.visitors) })),
   };
 }
 
 interface SplitRow {
-  day: string;
-  total: number;
-  new: number;
-  retained: number;
+  total: Series;
+  new: Series;
+  retained: Series;
 }
 
-/**
- * Per day of the window, the active entities (users or teams) and how many of them were active for
- * the first time ever (new), also the day before (retained), or earlier but not the day before
- * (reactivated = total − new − retained).
- */
-function activitySplitQuery(entity: "user_id" | "team_id"): string {
-  return `
-    SELECT toString(active_day) AS day, count() AS total, countIf(first_day = active_day) AS new,
-           countIf(first_day != active_day AND has(days, active_day - 1)) AS retained
-      FROM (SELECT ${entity} AS entity, min(toDate(event_at)) AS first_day,
-                   groupUniqArrayIf(toDate(event_at),
-                     event_at >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC') - INTERVAL 1 DAY) AS days
-              FROM ${TOKEN_REFRESHES} AND ${entity} IS NOT NULL
-               AND event_at < fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')
-             GROUP BY entity)
-     ARRAY JOIN days AS active_day
-     WHERE active_day >= toDate(fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC'))
-     GROUP BY active_day`;
-}
+/** A series given as one value per day of the window (ClickHouse's `sumForEach` of an empty set is []). */
+const windowSeries = (window: MetricsWindow, values: Series) =>
+  fillSeries(
+    window,
+    window.days.map((day, index) => [day, Number(values[index] ?? 0)]),
+  );
 
-function splitSeries(window: MetricsWindow, rows: SplitRow[]): ActivitySplit {
-  const pick = (value: (row: SplitRow) => number) =>
-    fillSeries(
-      window,
-      rows.map((row) => [row.day, value(row)]),
-    );
+function splitSeries(window: MetricsWindow, split: SplitRow): ActivitySplit {
+  const at = (values: Series, index: number) => Number(values[index] ?? 0);
   return {
-    total: pick((row) => Number(row.total)),
-    new: pick((row) => Number(row.new)),
-    retained: pick((row) => Number(row.retained)),
-    reactivated: pick((row) => Number(row.total) - Number(row.new) - Number(row.retained)),
+    total: windowSeries(window, split.total),
+    new: windowSeries(window, split.new),
+    retained: windowSeries(window, split.retained),
+    reactivated: windowSeries(
+      window,
+      window.days.map((_, i) => at(split.total, i) - at(split.new, i) - at(split.retained, i)),
+    ),
   };
 }
 

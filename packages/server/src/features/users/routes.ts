@@ -52,6 +52,7 @@ async function removeUser(app: AppContext, auth: RequestAuth, userId: string) {
     project_id: auth.project.id,
     branch_id: auth.tenancy.branchId,
     user_id: userId,
+    is_anonymous: false,
     refresh_token_id: null,
   });
   await app.cache.invalidateTenancy(auth.tenancy.id);
