@@ -4,6 +4,7 @@ import type { CacheResult } from "../../cache/index.ts";
 import { type ActivityMetrics, activityMetrics } from "./activity-metrics.ts";
 import type { EmailOverview, MetricsResponse, PaymentsOverview } from "./schemas.ts";
 import {
+  credentialCounts,
   dailySignUps,
   loginMethods,
   type MetricsScope,
@@ -44,8 +45,9 @@ export async function computeMetrics(
   window: MetricsWindow,
 ): Promise<MetricsResponse> {
   const db = app.database.db;
-  const [counts, signUps, teams, registered, active, replays, activity] = await Promise.all([
+  const [counts, credentials, signUps, teams, registered, active, replays, activity] = await Promise.all([
     userCounts(db, scope.tenancyId),
+    credentialCounts(db, scope.tenancyId),
     dailySignUps(db, scope, window),
     teamCount(db, scope.tenancyId),
     recentlyRegistered(db, scope),
@@ -58,7 +60,7 @@ export async function computeMetrics(
       return emptyActivity(window);
     }),
   ]);
-  const methods = await loginMethods(db, scope.tenancyId, counts);
+  const methods = loginMethods(credentials, counts);
   const totalUsersFiltered = scope.includeAnonymous ? counts.regular + counts.anonymous : counts.regular;
 
   return {
