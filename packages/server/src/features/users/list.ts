@@ -1,5 +1,5 @@
 import type { RenderedConfig } from "@latchkey/contracts";
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import { StatusError } from "../../errors/index.ts";
 import { isUuid } from "../../http/requirements.ts";
 import type { Db, UserRecord } from "./records.ts";
@@ -37,7 +37,6 @@ export async function listUsers(
     conditions.push(sql`EXISTS (SELECT 1 FROM team_members m WHERE m.tenancy_id = u.tenancy_id
                         AND m.user_id = u.id AND m.team_id = ${query.team_id})`);
   }
-  if (query.query) conditions.push(searchCondition(tenancyId, query.query.trim()));
   if (query.cursor) {
     const comparison = desc ? sql`<=` : sql`>=`;
     conditions.push(sql`(u.signed_up_at, u.id) ${comparison} (
@@ -45,12 +44,12 @@ export async function listUsers(
   }
   const direction = desc ? sql`DESC` : sql`ASC`;
   const limit = query.limit !== undefined ? sql`LIMIT ${query.limit + 1}` : sql``;
-  const rows = await selectUsers(
-    db,
-    tenancyId,
-    sql.join(conditions, sql` AND `),
-    sql`ORDER BY u.signed_up_at ${direction}, u.id ${direction} ${limit}`,
-  );
+  const order = sql`ORDER BY u.signed_up_at ${direction}, u.id ${direction} ${limit}`;
+  if (query.query) {
+    const filters = sql.join(conditions, sql` AND `);
+    conditions.push(searchCondition(tenancyId, query.query.trim(), filters, order));
+  }
+  const rows = await selectUsers(db, tenancyId, sql.join(conditions, sql` AND `), order);
   if (query.limit !== undefined && rows.length > query.limit) {
     return { items: rows.slice(0, query.limit), nextCursor: rows[query.limit]!.id };
   }
@@ -59,20 +58,24 @@ export async function listUsers(
 
 /**
  * `query`: an exact id, or a case-insensitive substring of the display name or any contact-channel
- * value. From three characters on, the matching users are collected through the trigram indexes of
- * both columns, so a rare match costs the same at a million users as at a hundred. Shorter text has no
- * trigram to look up and matches broadly: walking the list in order and testing each user finds a
- * page quickly.
+ * value. Each of the two ways to match is its own query for the page — same filters, order and limit —
+ * and the page is taken from their union. That lets PostgreSQL pick per branch from its estimate of
+ * how common the text is: a rare one is collected through the column's trigram index and sorted; a
+ * common one is met soon enough by walking the list in order and testing each user.
  */
-function searchCondition(tenancyId: string, text: string) {
+function searchCondition(
+  tenancyId: string,
+  text: string,
+  filters: RawBuilder<unknown>,
+  order: RawBuilder<unknown>,
+) {
   if (isUuid(text)) return sql`u.id = ${text.toLowerCase()}`;
   const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  if (text.length >= 3) {
-    return sql`u.id IN (
-      SELECT s.id FROM users s WHERE s.tenancy_id = ${tenancyId} AND s.display_name ILIKE ${pattern}
-      UNION
-      SELECT c.user_id FROM contact_channels c WHERE c.tenancy_id = ${tenancyId} AND c.value ILIKE ${pattern})`;
-  }
-  return sql`(u.display_name ILIKE ${pattern} OR EXISTS (SELECT 1 FROM contact_channels c
-              WHERE c.tenancy_id = u.tenancy_id AND c.user_id = u.id AND c.value ILIKE ${pattern}))`;
+  const branch = (match: RawBuilder<unknown>) =>
+    sql`(SELECT u.id FROM users u WHERE u.tenancy_id = ${tenancyId} AND ${filters} AND ${match} ${order})`;
+  return sql`u.id IN (
+    ${branch(sql`u.display_name ILIKE ${pattern}`)}
+    UNION ALL
+    ${branch(sql`EXISTS (SELECT 1 FROM contact_channels c
+                         WHERE c.tenancy_id = u.tenancy_id AND c.user_id = u.id AND c.value ILIKE ${pattern})`)})`;
 }
