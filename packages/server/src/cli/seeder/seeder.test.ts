@@ -127,6 +127,23 @@ describe("latchkey seed", () => {
     expect(metrics.body.recently_registered).toHaveLength(100);
   });
 
+  it("answers a 200,000-user page and repeated metrics calls (scenario 24)", async () => {
+    const page = await api(test.url, "/api/v1/users?limit=200000", { headers: serverHeaders(project) });
+    expect(page.status).toBe(200);
+    expect(page.body.items).toHaveLength((await listAll(project)).length);
+    expect(page.body.pagination.next_cursor).toBeNull();
+    const { rows } = await test.server.app.database.pool.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM users WHERE tenancy_id = $1 AND NOT is_anonymous`,
+      [summary.tenancyId],
+    );
+    for (let i = 0; i < 3; i++) {
+      const metrics = await api(test.url, "/api/v1/internal/metrics", { headers: adminHeaders(project) });
+      expect(metrics.status).toBe(200);
+      // Restricted users count here though the list leaves them out.
+      expect(metrics.body.total_users).toBe(Number(rows[0]!.n));
+    }
+  });
+
   it("adds users after the existing ones when run again", async () => {
     const again = await seedProject({
       databaseUrl: test.database.url,
