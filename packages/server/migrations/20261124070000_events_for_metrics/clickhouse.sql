@@ -1,3 +1,5 @@
+-- What the dashboard metrics read at millions of events.
+
 -- Whether the user behind an event was anonymous when it was written. The metrics leave anonymous
 -- activity out unless asked, and a column read per row costs a fraction of a JSON path or a lookup
 -- of every user's latest state. Rows written by older code read false.
@@ -8,9 +10,17 @@ ALTER TABLE analytics_internal.events UPDATE is_anonymous = true
  WHERE event_type = '$token-refresh' AND NOT is_anonymous AND ifNull(data.is_anonymous::Nullable(Bool), false)
 SETTINGS mutations_sync = 2;
 
--- Every metric reads a few event types of a project; in the table's order (by time) the types are
--- interleaved, so each query read every row's user id. This copy, kept up to date on insert and
--- chosen by the query planner, keeps each type's rows together.
+-- Users are counted by a 64-bit hash of their id: 8 bytes to read and compare instead of a
+-- 36-character string. Computed on insert, so writers need not know it.
 ALTER TABLE analytics_internal.events
-  ADD PROJECTION IF NOT EXISTS by_event_type (SELECT * ORDER BY project_id, branch_id, event_type, event_at);
+  ADD COLUMN IF NOT EXISTS user_hash UInt64 MATERIALIZED cityHash64(ifNull(user_id, '')) AFTER user_id;
+ALTER TABLE analytics_internal.events MATERIALIZE COLUMN user_hash SETTINGS mutations_sync = 2;
+
+-- Every metric reads a few event types of a project; in the table's order (by time) the types are
+-- interleaved, so each query read every row. This copy, kept up to date on insert and chosen by the
+-- query planner, keeps each type's rows together. The columns are listed: `*` leaves out user_hash.
+ALTER TABLE analytics_internal.events ADD PROJECTION IF NOT EXISTS by_event_type (
+  SELECT event_type, event_at, data, project_id, branch_id, user_id, user_hash, team_id, is_anonymous,
+         refresh_token_id, session_replay_id, session_replay_segment_id, created_at
+   ORDER BY project_id, branch_id, event_type, event_at);
 ALTER TABLE analytics_internal.events MATERIALIZE PROJECTION by_event_type SETTINGS mutations_sync = 2;

@@ -32,14 +32,13 @@ const UNTIL = `fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')`;
 const IN_WINDOW = `event_at >= ${SINCE} AND event_at < ${UNTIL}`;
 const REFRESH = `event_type = '$token-refresh'`;
 const COUNTRY = `data.ip_info.country_code::Nullable(String)`;
-const UUID_V4 = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$";
 
 /**
- * Users are grouped and counted by a 64-bit hash of their id: hashing and comparing integers is
- * several times cheaper than strings at millions of rows, and a collision among a million ids has a
- * probability of about 3·10⁻⁸.
+ * Users are grouped and counted by the 64-bit hash of their id each event stores: reading and
+ * comparing 8 bytes is several times cheaper than 36-character strings at millions of rows, and a
+ * collision among a million ids has a probability of about 3·10⁻⁸.
  */
-const USER = `cityHash64(user_id)`;
+const USER = `user_hash`;
 
 /** Deleted users (few): their activity stops counting, all of it. */
 const DELETED_USERS = `deleted_users AS (
@@ -75,11 +74,10 @@ const SPLIT_SERIES = `
 /** The token-refresh figures, from one grouping of the shown users' refreshes of all time. */
 const USER_FIGURES = `WITH ${DELETED_USERS}
   SELECT ${SPLIT_SERIES},
-         uniqExactIf(lower(trim(BOTH ' ' FROM id)),
-                     days > 1 AND match(lower(trim(BOTH ' ' FROM id)), {uuid_v4:String})) AS mau,
+         countIf(days > 1) AS mau,
          countIf(last_refresh >= fromUnixTimestamp64Milli({online_since_ms:Int64}, 'UTC')) AS online,
          sumMapIf([assumeNotNull(country)], [toUInt64(1)], country IS NOT NULL) AS countries
-    FROM (SELECT ${USER} AS user, any(user_id) AS id, ${FIRST_DAY} AS first_day, ${ACTIVE_DAYS} AS days,
+    FROM (SELECT ${USER} AS user, ${FIRST_DAY} AS first_day, ${ACTIVE_DAYS} AS days,
                  maxIf(event_at, event_at < ${UNTIL}) AS last_refresh,
                  argMaxIf(${COUNTRY}, event_at, ${COUNTRY} IS NOT NULL) AS country
             FROM ${SHOWN_REFRESHES}
@@ -100,22 +98,32 @@ const TOP_REGION = `WITH ${DELETED_USERS}
    ORDER BY count DESC, country_code, region_code
    LIMIT 1`;
 
-/** Page views, clicks and visitors per day, and (the row whose day is empty) visitors in the window. */
+/**
+ * The browsing figures in one read of the window's page views and clicks, one grouping set each:
+ * per day (page views, clicks, visitors), per referrer (visitors; the top 100 come back), and the
+ * whole window (visitors). `grouping()` is 1 for a column the row's set does not group by.
+ */
 const BROWSING = `WITH ${DELETED_USERS}
-  SELECT if(grouping(day) = 0, toString(day), '') AS day_key, countIf(event_type = '$page-view') AS page_views,
-         countIf(event_type = '$click') AS clicks, uniqExactIf(${USER}, event_type = '$page-view') AS visitors
-    FROM (SELECT *, toDate(event_at) AS day FROM analytics_internal.events
-           WHERE ${SCOPE} AND event_type IN ('$page-view', '$click') AND ${IN_WINDOW} AND ${SHOWN})
-   GROUP BY GROUPING SETS ((day), ())`;
-
-const TOP_REFERRERS = `WITH ${DELETED_USERS}
-  SELECT if(referrer = '', '(direct)', referrer) AS referrer, uniqExact(user) AS visitors
-    FROM (SELECT ${USER} AS user, ifNull(toString(data.referrer), '') AS referrer
+  SELECT grouping(day) = 0 AS by_day, grouping(referrer) = 0 AS by_referrer, toString(day) AS day_key, referrer,
+         countIf(event_type = '$page-view') AS page_views, countIf(event_type = '$click') AS clicks,
+         uniqExactIf(${USER}, event_type = '$page-view') AS visitors
+    FROM (SELECT event_type, ${USER}, toDate(event_at) AS day,
+                 if(event_type = '$page-view', ifNull(toString(data.referrer), ''), '') AS referrer
             FROM analytics_internal.events
-           WHERE ${SCOPE} AND event_type = '$page-view' AND ${IN_WINDOW} AND ${SHOWN})
-   GROUP BY referrer
-   ORDER BY visitors DESC, referrer
-   LIMIT 100`;
+           WHERE ${SCOPE} AND event_type IN ('$page-view', '$click') AND ${IN_WINDOW} AND ${SHOWN})
+   GROUP BY GROUPING SETS ((day), (referrer), ())
+   ORDER BY by_day, by_referrer, visitors DESC, referrer
+   LIMIT 100 BY by_day, by_referrer`;
+
+interface BrowsingRow {
+  by_day: boolean | number;
+  by_referrer: boolean | number;
+  day_key: string;
+  referrer: string;
+  page_views: Count;
+  clicks: Count;
+  visitors: Count;
+}
 
 type Count = string | number;
 type Series = Count[];
@@ -142,20 +150,19 @@ export async function activityMetrics(
     until_ms: window.untilExclusiveMs,
     online_since_ms: window.nowMs - 5 * 60 * 1000,
     exclude_anonymous: !scope.includeAnonymous,
-    uuid_v4: UUID_V4,
   };
   const rows = <T>(sql: string) => queryRows<T>(engine, sql, params);
-  const [[users], [teams], regions, browsingRows, referrers] = await Promise.all([
+  const [[users], [teams], regions, browsingRows] = await Promise.all([
     rows<UserFiguresRow>(USER_FIGURES),
     rows<SplitRow>(TEAM_FIGURES),
     rows<TopRegion>(TOP_REGION),
-    rows<{ day_key: string; page_views: Count; clicks: Count; visitors: Count }>(BROWSING),
-    rows<{ referrer: string; visitors: Count }>(TOP_REFERRERS),
+    rows<BrowsingRow>(BROWSING),
   ]);
   if (!users || !teams) throw new Error("The activity queries returned no row");
 
-  const browsing = browsingRows.filter((row) => row.day_key !== "");
-  const visitors = browsingRows.find((row) => row.day_key === "");
+  const browsing = browsingRows.filter((row) => row.by_day);
+  const referrers = browsingRows.filter((row) => row.by_referrer && Number(row.visitors) > 0);
+  const visitors = browsingRows.find((row) => !row.by_day && !row.by_referrer);
   const byDay = (pick: (row: (typeof browsing)[number]) => Count) =>
     fillSeries(
       window,
@@ -176,7 +183,10 @@ export async function activityMetrics(
     dailyClicks: byDay((row) => row.clicks),
     dailyVisitors: byDay((row) => row.visitors),
     visitors: Number(visitors?.visitors ?? 0),
-    topReferrers: referrers.map((row) => ({ referrer: row.referrer, visitors: Number(row.visitors) })),
+    topReferrers: referrers.map((row) => ({
+      referrer: row.referrer === "" ? "(direct)" : row.referrer,
+      visitors: Number(row.visitors),
+    })),
   };
 }
 
