@@ -326,6 +326,7 @@ export interface UsersTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
   sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
   sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
+  search_text: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface VerificationCodesTable {
@@ -608,6 +609,7 @@ export const databaseSchema = {
     updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     sync_seq: { type: "bigint", nullable: true, hasDefault: false },
     sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
+    search_text: { type: "text", nullable: true, hasDefault: false },
   },
   verification_codes: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },

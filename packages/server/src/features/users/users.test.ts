@@ -288,6 +288,67 @@ describe("user access control (scenarios 15–17)", () => {
   });
 });
 
+describe("searching users", () => {
+  it("keeps the search current as names and contact channels change", async () => {
+    const searched = await createTestProject(test, "Search project");
+    const headers = server(searched);
+    const found = async (text: string) =>
+      (await api(test.url, `/api/v1/users?query=${encodeURIComponent(text)}`, { headers })).body.items.map(
+        (u: { id: string }) => u.id,
+      );
+    const user = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers,
+      body: { display_name: "Searchable One", primary_email: "first.address@search.example" },
+    });
+    const id = user.body.id as string;
+    expect(await found("first.address")).toEqual([id]);
+    expect(await found("searchable one")).toEqual([id]);
+    // Values are kept apart: no match runs from the name into an address.
+    expect(await found("Onefirst")).toEqual([]);
+    expect(await found("One\u001ffirst")).toEqual([]);
+
+    // Two channels added at the same moment are both found (each recomputation sees the other).
+    const added = await Promise.all(
+      ["second.channel@search.example", "third.channel@search.example"].map((value) =>
+        api(test.url, "/api/v1/contact-channels", {
+          method: "POST",
+          headers,
+          body: { user_id: id, type: "email", value, used_for_auth: false },
+        }),
+      ),
+    );
+    expect(added.map((res) => res.status)).toEqual([201, 201]);
+    expect(await found("second.channel")).toEqual([id]);
+    expect(await found("third.channel")).toEqual([id]);
+
+    const channelId = added[0]!.body.id as string;
+    const renamed = await api(test.url, `/api/v1/contact-channels/${id}/${channelId}`, {
+      method: "PATCH",
+      headers,
+      body: { value: "renamed.channel@search.example" },
+    });
+    expect(renamed.status).toBe(200);
+    expect(await found("second.channel")).toEqual([]);
+    expect(await found("renamed.channel")).toEqual([id]);
+    const removed = await api(test.url, `/api/v1/contact-channels/${id}/${channelId}`, {
+      method: "DELETE",
+      headers,
+    });
+    expect(removed.status).toBe(200);
+    expect(await found("renamed.channel")).toEqual([]);
+
+    await api(test.url, `/api/v1/users/${id}`, {
+      method: "PATCH",
+      headers,
+      body: { display_name: "Other Name" },
+    });
+    expect(await found("Searchable")).toEqual([]);
+    expect(await found("other name")).toEqual([id]);
+    expect(await found("first.address")).toEqual([id]);
+  });
+});
+
 describe("listing users (scenario 18)", () => {
   it("pages with a cursor, both directions, and filters", async () => {
     const listed = await createTestProject(test, "List project");
