@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { type CompiledQuery, Kysely, PostgresDialect, sql } from "kysely";
+import { type CompiledQuery, Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { openAnalyticsStore } from "../src/analytics-store/index.ts";
 import { seedProject } from "../src/cli/seeder/index.ts";
@@ -41,6 +41,9 @@ export async function runMetricsBench(): Promise<Record<string, unknown>> {
   try {
     await applyMigrations(postgres.connectionString, discoverMigrations());
     const projects = await seedMissing(postgres.connectionString, analyticsDir);
+    // Settled tables and fresh statistics, as autovacuum keeps them (a migration may just have
+    // rewritten a column the plans depend on).
+    await vacuumAnalyze(postgres.connectionString);
     const server = await spawnBenchServer<{ port: number }>("metrics.ts", {
       DATABASE_URL: postgres.connectionString,
       LATCHKEY_ANALYTICS_DIR: analyticsDir,
@@ -123,13 +126,22 @@ async function seedMissing(databaseUrl: string, analyticsDir: string): Promise<S
         });
         writeFileSync(registry, JSON.stringify(known, null, 2));
       }
-      await sql`VACUUM ANALYZE`.execute(database.db);
     } finally {
       await analytics.close();
       await database.close();
     }
   }
   return SIZES.map((size) => known.find((p) => p.users === size)!);
+}
+
+async function vacuumAnalyze(databaseUrl: string) {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query("VACUUM ANALYZE");
+  } finally {
+    await client.end();
+  }
 }
 
 async function timed(
