@@ -14,15 +14,19 @@ interface PendingWrite {
  *
  * ClickHouse pays per insert far more than per row (a part on disk each), which is why 8 clients
  * sending 100 rows each go faster this way than 100-row inserts could.
+ *
+ * With `lingerMs`, a write that finds the inserter idle waits that long for company before it goes:
+ * for rows nobody waits on (the server's own events), fewer, larger inserts at the price of that delay.
  */
 export class GroupCommitInserter {
   private queue: PendingWrite[] = [];
   private writing = false;
+  private draining: Promise<void> | null = null;
 
   constructor(
     private readonly engine: AnalyticsEngine,
     private readonly table: string,
-    private readonly maxRowsPerInsert = 100_000,
+    private readonly options: { maxRowsPerInsert?: number; lingerMs?: number } = {},
   ) {}
 
   /** `rows` are JSON objects serialised one per string. */
@@ -30,19 +34,27 @@ export class GroupCommitInserter {
     if (rows.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ rows, resolve, reject });
-      if (!this.writing) void this.drain();
+      if (!this.writing) this.draining = this.drain();
     });
+  }
+
+  /** Waits until everything written so far is in the table (on shutdown). */
+  async flush(): Promise<void> {
+    while (this.draining) await this.draining;
   }
 
   private async drain(): Promise<void> {
     this.writing = true;
     try {
+      const lingerMs = this.options.lingerMs ?? 0;
+      if (lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
       while (this.queue.length > 0) {
         const group = this.takeGroup();
         await this.insertGroup(group);
       }
     } finally {
       this.writing = false;
+      this.draining = null;
     }
   }
 
@@ -51,7 +63,7 @@ export class GroupCommitInserter {
     let count = 0;
     while (
       count < this.queue.length &&
-      (count === 0 || rows + this.queue[count]!.rows.length <= this.maxRowsPerInsert)
+      (count === 0 || rows + this.queue[count]!.rows.length <= (this.options.maxRowsPerInsert ?? 100_000))
     ) {
       rows += this.queue[count]!.rows.length;
       count++;

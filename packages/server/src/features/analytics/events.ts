@@ -81,7 +81,7 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
  * write is logged, never silently dropped.
  */
 export function recordServerEvent(app: AppContext, row: EventRow): void {
-  app.analytics.events
+  app.analytics.serverEvents
     .write([eventRowJson(row)])
     .catch((error) => app.log(`analytics: could not record ${row.event_type} event: ${error}`));
 }

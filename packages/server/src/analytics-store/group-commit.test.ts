@@ -1,0 +1,78 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../test/server.ts";
+import type { AnalyticsEngine } from "./engine.ts";
+import { GroupCommitInserter } from "./group-commit.ts";
+import { EVENTS_TABLE } from "./index.ts";
+
+/** Group commit against the real analytics store, counting the inserts it makes. */
+let test: TestServer;
+
+beforeAll(async () => {
+  test = await startTestServer();
+});
+afterAll(() => test?.close());
+
+function countingEngine() {
+  const engine = test.server.app.analytics.engine;
+  const inserts: number[] = [];
+  const counting: AnalyticsEngine = {
+    kind: engine.kind,
+    command: (sql) => engine.command(sql),
+    query: (sql, options) => engine.query(sql, options),
+    close: () => engine.close(),
+    insertJsonRows: (table, ndjson) => {
+      inserts.push(ndjson.split("\n").length);
+      return engine.insertJsonRows(table, ndjson);
+    },
+  };
+  return { engine: counting, inserts };
+}
+
+const eventRow = (projectId: string) =>
+  JSON.stringify({
+    event_type: "$token-refresh",
+    event_at: new Date().toISOString(),
+    data: {},
+    project_id: projectId,
+    branch_id: "main",
+    user_id: randomUUID(),
+  });
+
+async function storedRows(projectId: string): Promise<number> {
+  const { text } = await test.server.app.analytics.engine.query(
+    `SELECT count() AS n FROM ${EVENTS_TABLE} WHERE project_id = {project:String}`,
+    { params: { project: projectId }, format: "JSONEachRow" },
+  );
+  return Number(JSON.parse(text).n);
+}
+
+describe("GroupCommitInserter", () => {
+  it("writes a lone caller at once and settles each caller after its rows are stored", async () => {
+    const projectId = randomUUID();
+    const { engine, inserts } = countingEngine();
+    const inserter = new GroupCommitInserter(engine, EVENTS_TABLE);
+    await inserter.write([eventRow(projectId)]);
+    expect(await storedRows(projectId)).toBe(1);
+    // Callers arriving while an insert runs share the next one.
+    await Promise.all(Array.from({ length: 20 }, () => inserter.write([eventRow(projectId)])));
+    expect(await storedRows(projectId)).toBe(21);
+    expect(inserts.length).toBeLessThan(21);
+  });
+
+  it("with a linger, gathers writes that come within it into one insert; flush waits for them", async () => {
+    const projectId = randomUUID();
+    const { engine, inserts } = countingEngine();
+    const inserter = new GroupCommitInserter(engine, EVENTS_TABLE, { lingerMs: 200 });
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 10; i++) {
+      writes.push(inserter.write([eventRow(projectId)]));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(await storedRows(projectId)).toBe(0);
+    await inserter.flush();
+    expect(await storedRows(projectId)).toBe(10);
+    expect(inserts).toEqual([10]);
+    await Promise.all(writes);
+  });
+});
