@@ -29,14 +29,16 @@ CREATE TRIGGER users_search_text BEFORE INSERT OR UPDATE OF display_name ON user
 
 -- Recomputes the search text of the users whose channels a statement changed. The rows are locked
 -- first, in a statement of their own: a concurrent change of the same user's channels has then
--- committed, and the recomputation (a new statement, a new snapshot) sees it.
+-- committed, and the recomputation (a new statement, a new snapshot) sees it. NO KEY UPDATE, the lock
+-- the UPDATE takes anyway: a plain FOR UPDATE would wait on the key-share lock the other writer's
+-- channel insert holds on the user (its foreign key), while that writer waits on ours — a deadlock.
 CREATE FUNCTION refresh_user_search_text(p_tenancy_ids uuid[], p_user_ids uuid[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM 1 FROM users u JOIN unnest(p_tenancy_ids, p_user_ids) AS c(tenancy_id, user_id)
                             ON u.tenancy_id = c.tenancy_id AND u.id = c.user_id
    ORDER BY u.tenancy_id, u.id
-     FOR UPDATE OF u;
+     FOR NO KEY UPDATE OF u;
   UPDATE users u SET search_text = user_search_text(u.tenancy_id, u.id, u.display_name)
     FROM unnest(p_tenancy_ids, p_user_ids) AS c(tenancy_id, user_id)
    WHERE u.tenancy_id = c.tenancy_id AND u.id = c.user_id;
