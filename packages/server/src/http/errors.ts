@@ -30,6 +30,12 @@ export function sendResult(request: FastifyRequest, reply: FastifyReply, result:
   );
 }
 
+/**
+ * PostgreSQL's answers to a collision between concurrent transactions (deadlock, serialization
+ * failure, lock wait given up): nothing was written and the same request can simply be sent again.
+ */
+const TRANSIENT_DATABASE_CONFLICTS = new Set(["40P01", "40001", "55P03"]);
+
 export function errorResult(error: unknown, requestId: string, log: (message: string) => void): RouteResult {
   if (error instanceof KnownError) {
     return {
@@ -43,6 +49,15 @@ export function errorResult(error: unknown, requestId: string, log: (message: st
     return { kind: "text", status: error.status, body: error.message, headers: error.headers };
   }
   const fastifyError = error as { code?: string; statusCode?: number; message?: string };
+  if (fastifyError.code !== undefined && TRANSIENT_DATABASE_CONFLICTS.has(fastifyError.code)) {
+    log(`Request ${requestId} lost a database conflict (${fastifyError.code}): ${fastifyError.message}`);
+    return {
+      kind: "text",
+      status: 503,
+      body: "The request ran into a concurrent one. Please try again.",
+      headers: { "retry-after": "1" },
+    };
+  }
   if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     return { kind: "text", status: 413, body: "Request body is too large." };
   }

@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { KnownError } from "../errors/index.ts";
+import { errorResult } from "./errors.ts";
+
+describe("errorResult", () => {
+  const logged: string[] = [];
+  const result = (error: unknown) => errorResult(error, "req-1", (line) => logged.push(line));
+
+  it("answers a lost concurrency conflict of PostgreSQL with a retryable 503", () => {
+    for (const code of ["40P01", "40001", "55P03"]) {
+      const conflict = Object.assign(new Error("deadlock detected"), { code });
+      expect(result(conflict)).toMatchObject({ status: 503, headers: { "retry-after": "1" } });
+    }
+    expect(logged.at(-1)).toContain("55P03");
+  });
+
+  it("keeps other database errors a 500 with the request id, and known errors their own status", () => {
+    const broken = Object.assign(new Error("relation does not exist"), { code: "42P01" });
+    const answer = result(broken);
+    expect(answer.status).toBe(500);
+    expect(answer.body).toContain("req-1");
+    expect(result(new KnownError("USER_NOT_FOUND")).status).toBe(404);
+  });
+});
