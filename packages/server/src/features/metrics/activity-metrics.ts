@@ -9,7 +9,7 @@ import { fillSeries, type MetricsWindow, SERIES_DAYS } from "./window.ts";
  * request's geo); page views and clicks come from the browser tracker.
  *
  * Unlike upstream, users deleted since (a `$user-deleted` event) do not count as active, and team
- * activity counts real team ids. Anonymous users are those whose latest token refresh says so.
+ * activity counts real team ids. Anonymous activity is told by each event's own `is_anonymous`.
  */
 export interface ActivityMetrics {
   dailyActiveUsers: DataPoint[];
@@ -56,9 +56,9 @@ const SHOWN_REFRESHES = `analytics_internal.events WHERE ${SCOPE} AND ${REFRESH}
 
 /**
  * Active days as a bit mask: bit 0 is the day before the window, bit k + 1 day k of it. A mask per
- * user (or team) is far cheaper to aggregate than an array of dates.
+ * user (or team) is far cheaper to aggregate than an array of dates. The shift is clamped because
+ * -If evaluates its argument on every row, also on those it then skips.
  */
-// The shift is clamped because -If evaluates its argument on every row, also those it then skips.
 const ACTIVE_DAYS = `groupBitOrIf(
     bitShiftLeft(toUInt64(1), greatest(0, least(63, dateDiff('day', toDate(${SINCE}) - 1, toDate(event_at))))),
     event_at >= ${SINCE} - INTERVAL 1 DAY AND event_at < ${UNTIL})`;
@@ -74,7 +74,7 @@ const SPLIT_SERIES = `
 /** The token-refresh figures, from one grouping of the shown users' refreshes of all time. */
 const USER_FIGURES = `WITH ${DELETED_USERS}
   SELECT ${SPLIT_SERIES},
-         countIf(days > 1) AS mau,
+         countIf(days > 1) AS mau, -- active on a day of the window (bit 0 alone is the day before)
          countIf(last_refresh >= fromUnixTimestamp64Milli({online_since_ms:Int64}, 'UTC')) AS online,
          sumMapIf([assumeNotNull(country)], [toUInt64(1)], country IS NOT NULL) AS countries
     FROM (SELECT ${USER} AS user, ${FIRST_DAY} AS first_day, ${ACTIVE_DAYS} AS days,
