@@ -104,14 +104,14 @@ const TOP_REGION = `WITH ${DELETED_USERS}
  * whole window (visitors). `grouping()` is 1 for a column the row's set does not group by.
  */
 const BROWSING = `WITH ${DELETED_USERS}
-  SELECT grouping(day) = 0 AS by_day, grouping(referrer) = 0 AS by_referrer, toString(day) AS day_key, referrer,
-         countIf(event_type = '$page-view') AS page_views, countIf(event_type = '$click') AS clicks,
-         uniqExactIf(${USER}, event_type = '$page-view') AS visitors
+  SELECT grouping(day) = 0 AS by_day, grouping(page_referrer) = 0 AS by_referrer, toString(day) AS day_key,
+         page_referrer AS referrer, countIf(event_type = '$page-view') AS page_views,
+         countIf(event_type = '$click') AS clicks, uniqExactIf(${USER}, event_type = '$page-view') AS visitors
     FROM (SELECT event_type, ${USER}, toDate(event_at) AS day,
-                 if(event_type = '$page-view', ifNull(toString(data.referrer), ''), '') AS referrer
+                 if(event_type = '$page-view', referrer, '') AS page_referrer
             FROM analytics_internal.events
            WHERE ${SCOPE} AND event_type IN ('$page-view', '$click') AND ${IN_WINDOW} AND ${SHOWN})
-   GROUP BY GROUPING SETS ((day), (referrer), ())
+   GROUP BY GROUPING SETS ((day), (page_referrer), ())
    ORDER BY by_day, by_referrer, visitors DESC, referrer
    LIMIT 100 BY by_day, by_referrer`;
 
