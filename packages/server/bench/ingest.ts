@@ -6,7 +6,7 @@ import { ChdbEngine } from "../src/analytics-store/chdb-engine.ts";
 import { EVENTS_TABLE } from "../src/analytics-store/index.ts";
 import { discoverAnalyticsMigrations } from "../src/analytics-store/migrations.ts";
 import { eventRowJson } from "../src/features/analytics/events.ts";
-import { benchPostgres, spawnBenchServer } from "./support.ts";
+import { benchPostgres, percentile, spawnBenchServer } from "./support.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLIENTS = 8;
@@ -158,8 +158,7 @@ async function postBatches(url: string, headers: Record<string, string>, body: s
     }),
   );
   latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 10) / 10;
+  const at = (q: number) => percentile(latencies, q);
   return {
     acknowledged,
     refused,

@@ -13,7 +13,7 @@ import type { Database } from "../src/db/schema.ts";
 import { createProjectWithKeys, ProjectStore } from "../src/features/projects/index.ts";
 import { listUsers } from "../src/features/users/list.ts";
 import type { UserListQuery } from "../src/features/users/schemas.ts";
-import { repoRoot, spawnBenchServer } from "./support.ts";
+import { percentile, repoRoot, spawnBenchServer } from "./support.ts";
 
 /** Seeded once, reused by later runs (delete the directory to reseed). */
 const DATA_DIR = path.join(repoRoot, ".latchkey", "bench-metrics");
@@ -154,10 +154,7 @@ async function timed(
   return { ms: performance.now() - started, response, body };
 }
 
-const p50 = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[Math.floor(sorted.length / 2)]! * 10) / 10;
-};
+const p50 = (values: number[]) => percentile(values, 0.5);
 
 async function measureMetrics(base: string, project: SeededProject, pool: pg.Pool) {
   const headers = {

@@ -104,6 +104,12 @@ export async function spawnBenchServer<T>(
   };
 }
 
+/** The `q` quantile (0.5 = median) of some latencies in ms, rounded to 0.1 ms. */
+export function percentile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
+}
+
 export interface LoadResult {
   requestsPerSecond: number;
   successfulRequests: number;

@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
-import { benchPostgres, spawnBenchServer } from "./support.ts";
+import { benchPostgres, percentile, spawnBenchServer } from "./support.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CHANGES_PER_SECOND = 1000;
@@ -167,8 +167,7 @@ async function measureLatency(
   // highest index for that user) is what the target must end on.
   const expected = new Set(Array.from({ length: users }, (_, i) => `change ${total - users + i}`));
   await waitFor(async () => latencies.length >= expected.size, 30_000).catch(() => {});
-  const at = (q: number) =>
-    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 10) / 10;
+  const at = (q: number) => percentile(latencies, q);
   // The target must end on each user's last change; wait (bounded) for stragglers, then count misses.
   const finalNames = async () => {
     const client = new pg.Client({ connectionString: targetUrl });

@@ -78,10 +78,17 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
 /**
  * Writes an event the server itself observed (`$token-refresh`, sign-ups). The request that caused it
  * does not wait for the analytics store: its answer must not depend on analytics being up. A failed
- * write is logged, never silently dropped.
+ * write is logged, never silently dropped. The promise settles once the event is stored (or its
+ * failure logged); a caller that orders something after the event passes `immediately`, so it is not
+ * held back by the gathering of server events.
  */
-export function recordServerEvent(app: AppContext, row: EventRow): void {
-  app.analytics.serverEvents
+export function recordServerEvent(
+  app: AppContext,
+  row: EventRow,
+  options: { immediately?: boolean } = {},
+): Promise<void> {
+  const inserter = options.immediately ? app.analytics.events : app.analytics.serverEvents;
+  return inserter
     .write([eventRowJson(row)])
     .catch((error) => app.log(`analytics: could not record ${row.event_type} event: ${error}`));
 }

@@ -54,27 +54,21 @@ export async function signIn(
   db: Db,
   ref: TenancyRef,
   userId: string,
-  options: { expiresInMs?: number; isImpersonation?: boolean; origin?: EndUserOrigin } = {},
+  options: { origin: EndUserOrigin; expiresInMs?: number; isImpersonation?: boolean },
 ): Promise<{ access_token: string; refresh_token: string; user_id: string }> {
   const session = newSession({
     tenancyId: ref.tenancy.id,
     userId,
     expiresInMs: options.expiresInMs,
     isImpersonation: options.isImpersonation,
-    ip: options.origin?.ip ?? null,
+    ip: options.origin.ip,
   });
   // One statement opens the session and reads the user the access token describes.
   const [user] = await selectUsers(db, ref.tenancy.id, sql`u.id = ${userId}`, sql``, session.insertClause);
   if (!user) throw new KnownError("USER_NOT_FOUND");
   const { sessionId, refreshToken } = session;
   return {
-    access_token: await accessTokenFor(
-      app,
-      ref,
-      user,
-      sessionId,
-      options.origin ?? { ip: null, geo: null, geoTrusted: false },
-    ),
+    access_token: await accessTokenFor(app, ref, user, sessionId, options.origin),
     refresh_token: refreshToken,
     user_id: userId,
   };

@@ -1,11 +1,19 @@
 import { sql } from "kysely";
+import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import type { AppContext } from "../../app-context.ts";
 import { ClickHouseTarget } from "./clickhouse-target.ts";
-import { changesCopy, changesQuery, liveRowsCopy, type Mapping, mappings } from "./mappings.ts";
+import {
+  changesCopy,
+  changesJsonQuery,
+  liveRowsCopy,
+  type Mapping,
+  mappings,
+  TOMBSTONES_IN_RANGE,
+} from "./mappings.ts";
 import { PostgresTarget } from "./postgres-target.ts";
 import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
-import type { SyncTarget } from "./target.ts";
+import type { ChangePage, SyncTarget } from "./target.ts";
 import { telemetry } from "./telemetry.ts";
 
 /** Changes per target transaction: large enough that a backfill streams, small enough to retry cheaply. */
@@ -120,39 +128,15 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
       const source = await app.database.pool.connect();
       try {
         for (;;) {
-          const pageCursor = cursor;
           // The bulk rows stream from a connection of their own, closed afterwards: a bulk load the
           // target abandons half-way leaves that COPY unfinished, and the page is then read again.
           const bulkSource = bulk ? await app.database.pool.connect() : null;
           const page = await target
-            .applyPage(payload.tenancyId, mapping, {
-              bulk: bulkSource
-                ? {
-                    copyLiveRows: () =>
-                      bulkSource.query(
-                        copyTo(liveRowsCopy(mapping, payload.tenancyId, pageCursor, PAGE_SIZE)),
-                      ),
-                    hasTombstonesUpTo: async (lastSeq) =>
-                      (
-                        await source.query(
-                          `SELECT EXISTS (SELECT 1 FROM sync_deleted_rows WHERE tenancy_id = $1 AND table_name = $2
-                             AND sync_seq > $3 AND sync_seq <= $4) AS found`,
-                          [payload.tenancyId, mapping.sourceTable, pageCursor, lastSeq],
-                        )
-                      ).rows[0].found,
-                  }
-                : undefined,
-              copyOut: () => source.query(copyTo(changesCopy(mapping, payload.tenancyId, cursor, PAGE_SIZE))),
-              jsonRows: async () => {
-                const { rows } = await source.query<{ row: string }>(
-                  `SELECT json_build_object(${mapping.columns.map((c) => `'${c.name}', ${c.name}`).join(", ")},
-                   '_latchkey_seq', seq, '_latchkey_is_deleted', CASE WHEN deleted THEN 1 ELSE 0 END)::text AS row
-                 FROM (${changesQuery(mapping)}) page`,
-                  [payload.tenancyId, cursor, PAGE_SIZE],
-                );
-                return rows.map((row) => row.row);
-              },
-            })
+            .applyPage(
+              payload.tenancyId,
+              mapping,
+              changePage(source, bulkSource, mapping, payload.tenancyId, cursor),
+            )
             .finally(() => bulkSource?.release(true));
           if (!page) break;
           telemetry.engine.rows_applied += page.count;
@@ -181,6 +165,41 @@ async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void>
     const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
     await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + delayMs));
   }
+}
+
+/** The changes after `cursor`, in every form a target may read them (and in bulk, with `bulkSource`). */
+function changePage(
+  source: pg.PoolClient,
+  bulkSource: pg.PoolClient | null,
+  mapping: Mapping,
+  tenancyId: string,
+  cursor: string,
+): ChangePage {
+  return {
+    copyOut: () => source.query(copyTo(changesCopy(mapping, tenancyId, cursor, PAGE_SIZE))),
+    jsonRows: async () => {
+      const { rows } = await source.query<{ row: string }>(changesJsonQuery(mapping), [
+        tenancyId,
+        cursor,
+        PAGE_SIZE,
+      ]);
+      return rows.map((row) => row.row);
+    },
+    bulk: bulkSource
+      ? {
+          copyLiveRows: () => bulkSource.query(copyTo(liveRowsCopy(mapping, tenancyId, cursor, PAGE_SIZE))),
+          hasTombstonesUpTo: async (lastSeq) => {
+            const { rows } = await source.query<{ found: boolean }>(TOMBSTONES_IN_RANGE, [
+              tenancyId,
+              mapping.sourceTable,
+              cursor,
+              lastSeq,
+            ]);
+            return rows[0]!.found;
+          },
+        }
+      : undefined,
+  };
 }
 
 async function deliveryPaused(app: AppContext, tenancyId: string): Promise<boolean> {

@@ -255,6 +255,18 @@ export function changesQuery(mapping: Mapping): string {
     LIMIT $3`;
 }
 
+/** A page of changes as one JSON object per row, with the sequence id and the tombstone flag. */
+export function changesJsonQuery(mapping: Mapping): string {
+  return `SELECT json_build_object(${mapping.columns.map((c) => `'${c.name}', ${c.name}`).join(", ")},
+            '_latchkey_seq', seq, '_latchkey_is_deleted', CASE WHEN deleted THEN 1 ELSE 0 END)::text AS row
+          FROM (${changesQuery(mapping)}) page`;
+}
+
+/** Whether a tombstone of a source table has a sequence id in ($3, $4]. */
+export const TOMBSTONES_IN_RANGE = `SELECT EXISTS (
+  SELECT 1 FROM sync_deleted_rows WHERE tenancy_id = $1 AND table_name = $2 AND sync_seq > $3 AND sync_seq <= $4
+) AS found`;
+
 /** The live rows of one page, without tombstones, as `COPY … TO STDOUT` (see `changesCopy`). */
 export function liveRowsCopy(mapping: Mapping, tenancyId: string, cursor: string, limit: number): string {
   const columns = mapping.columns.map((c) => c.name).join(", ");
@@ -276,7 +288,7 @@ export function changesCopy(mapping: Mapping, tenancyId: string, cursor: string,
 
 function inlineCopy(query: string, tenancyId: string, cursor: string, limit: number): string {
   if (!isUuid(tenancyId) || !/^\d+$/.test(cursor) || !Number.isSafeInteger(limit)) {
-    throw new Error("changesCopy: invalid tenancy id, cursor or limit");
+    throw new Error("COPY of a page: invalid tenancy id, cursor or limit");
   }
   const inlined = query
     .replaceAll("$1", `'${tenancyId}'::uuid`)

@@ -43,18 +43,23 @@ async function removeUser(app: AppContext, auth: RequestAuth, userId: string) {
     .where("id", "=", userId)
     .executeTakeFirst();
   if (Number(deleted.numDeletedRows) === 0) throw new KnownError("USER_NOT_FOUND");
-  // Activity metrics stop counting the user from this event on; cached aggregates of the tenancy are
-  // dropped so no figure still counts them.
-  recordServerEvent(app, {
-    event_type: "$user-deleted",
-    event_at_ms: Date.now(),
-    data: {},
-    project_id: auth.project.id,
-    branch_id: auth.tenancy.branchId,
-    user_id: userId,
-    is_anonymous: false,
-    refresh_token_id: null,
-  });
+  // Activity metrics stop counting the user from this event on; once it is stored, cached aggregates of
+  // the tenancy are dropped so no figure still counts them (dropped earlier, a recomputation could miss
+  // the event and be cached).
+  await recordServerEvent(
+    app,
+    {
+      event_type: "$user-deleted",
+      event_at_ms: Date.now(),
+      data: {},
+      project_id: auth.project.id,
+      branch_id: auth.tenancy.branchId,
+      user_id: userId,
+      is_anonymous: false,
+      refresh_token_id: null,
+    },
+    { immediately: true },
+  );
   await app.cache.invalidateTenancy(auth.tenancy.id);
   return success();
 }
