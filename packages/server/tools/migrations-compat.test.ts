@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,7 +26,8 @@ beforeAll(() => {
     encoding: "utf8",
   })
     .split("\n")
-    .filter(Boolean);
+    // A tracked file deleted in the working tree is listed too; the copy is of the tree as it is.
+    .filter((file) => file !== "" && existsSync(path.join(projectRoot, file)));
   for (const file of files) {
     mkdirSync(path.dirname(path.join(repo, file)), { recursive: true });
     cpSync(path.join(projectRoot, file), path.join(repo, file));
