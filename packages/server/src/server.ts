@@ -12,6 +12,7 @@ import { pruneRateLimits } from "./features/auth/rate-limit.ts";
 import { SigningKeys } from "./features/auth/signing-keys.ts";
 import { AccessTokens } from "./features/auth/tokens.ts";
 import { startSyncWorker } from "./features/db-sync/worker.ts";
+import { mergeTallies } from "./features/metrics/user-metrics.ts";
 import type { KeySetCreated } from "./features/project-keys/schemas.ts";
 import { ensureInternalProject, ProjectStore } from "./features/projects/index.ts";
 import { buildHttpServer } from "./http/server.ts";
@@ -74,11 +75,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       signingKeys,
       log,
     };
-    // Housekeeping every 10 minutes: expired rate-limit windows and cache entries are dropped.
+    // Housekeeping every 10 minutes: expired rate-limit windows and cache entries are dropped, the
+    // user tallies' deltas merged.
     const housekeeping = setInterval(
       () => {
         pruneRateLimits(database.db).catch((error) => log(`rate-limit pruning failed: ${error}`));
         app.cache.evictExpired().catch((error) => log(`cache eviction failed: ${error}`));
+        mergeTallies(database.db).catch((error) => log(`tally merge failed: ${error}`));
       },
       10 * 60 * 1000,
     );

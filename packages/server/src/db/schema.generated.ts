@@ -8,6 +8,7 @@ export interface Database {
   branch_config_overrides: BranchConfigOverridesTable;
   cache_entries: CacheEntriesTable;
   contact_channels: ContactChannelsTable;
+  credential_tallies: CredentialTalliesTable;
   email_outbox: EmailOutboxTable;
   environment_config_overrides: EnvironmentConfigOverridesTable;
   oauth_accounts: OauthAccountsTable;
@@ -29,6 +30,7 @@ export interface Database {
   teams: TeamsTable;
   tenancies: TenanciesTable;
   user_permissions: UserPermissionsTable;
+  user_tallies: UserTalliesTable;
   users: UsersTable;
   verification_codes: VerificationCodesTable;
 }
@@ -88,6 +90,12 @@ export interface ContactChannelsTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
   sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+export interface CredentialTalliesTable {
+  tenancy_id: ColumnType<string, string, string>;
+  method: ColumnType<string, string, string>;
+  credentials: ColumnType<number, number, number>;
 }
 
 export interface EmailOutboxTable {
@@ -302,6 +310,16 @@ export interface UserPermissionsTable {
   sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
+export interface UserTalliesTable {
+  tenancy_id: ColumnType<string, string, string>;
+  signed_up_on: ColumnType<Date, Date | string, Date | string>;
+  is_anonymous: ColumnType<boolean, boolean, boolean>;
+  users: ColumnType<number, number, number>;
+  otp: ColumnType<number, number, number>;
+  passkey: ColumnType<number, number, number>;
+  verified: ColumnType<number, number, number>;
+}
+
 export interface UsersTable {
   tenancy_id: ColumnType<string, string, string>;
   id: ColumnType<string, string | undefined, string>;
@@ -327,6 +345,7 @@ export interface UsersTable {
   sync_seq: ColumnType<number | null, number | null | undefined, number | null>;
   sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
   search_text: ColumnType<string | null, string | null | undefined, string | null>;
+  has_verified_email: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface VerificationCodesTable {
@@ -393,6 +412,11 @@ export const databaseSchema = {
     created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
     sync_seq: { type: "bigint", nullable: true, hasDefault: false },
     sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
+  },
+  credential_tallies: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    method: { type: "text", nullable: false, hasDefault: false },
+    credentials: { type: "bigint", nullable: false, hasDefault: false },
   },
   email_outbox: {
     id: { type: "uuid", nullable: false, hasDefault: true },
@@ -585,6 +609,15 @@ export const databaseSchema = {
     sync_seq: { type: "bigint", nullable: true, hasDefault: false },
     sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
   },
+  user_tallies: {
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    signed_up_on: { type: "date", nullable: false, hasDefault: false },
+    is_anonymous: { type: "boolean", nullable: false, hasDefault: false },
+    users: { type: "bigint", nullable: false, hasDefault: false },
+    otp: { type: "bigint", nullable: false, hasDefault: false },
+    passkey: { type: "bigint", nullable: false, hasDefault: false },
+    verified: { type: "bigint", nullable: false, hasDefault: false },
+  },
   users: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
     id: { type: "uuid", nullable: false, hasDefault: true },
@@ -610,6 +643,7 @@ export const databaseSchema = {
     sync_seq: { type: "bigint", nullable: true, hasDefault: false },
     sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
     search_text: { type: "text", nullable: true, hasDefault: false },
+    has_verified_email: { type: "boolean", nullable: false, hasDefault: true },
   },
   verification_codes: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },

@@ -124,14 +124,16 @@ describe("activity metrics over several days", () => {
     expect([2, 1].map((d) => point(split.retained, d))).toEqual([0, 1]);
   });
 
-  it("counts page views, clicks, visitors and referrers inside the window only", async () => {
+  it("counts page views, clicks, visitors and referrers inside the window, visits of users deleted since included", async () => {
     const figures = await compute(false);
-    expect([2, 1].map((d) => point(figures.dailyPageViews, d))).toEqual([1, 2]);
+    // Traffic as it happened: the removed user's page view stays, unlike their activity.
+    expect([2, 1].map((d) => point(figures.dailyPageViews, d))).toEqual([1, 3]);
     expect([2, 1].map((d) => point(figures.dailyClicks, d))).toEqual([0, 1]);
-    expect([2, 1].map((d) => point(figures.dailyVisitors, d))).toEqual([1, 1]);
-    expect(figures.visitors).toBe(1);
+    expect([2, 1].map((d) => point(figures.dailyVisitors, d))).toEqual([1, 2]);
+    expect(figures.visitors).toBe(2);
     expect(figures.topReferrers).toEqual([
       { referrer: "(direct)", visitors: 1 },
+      { referrer: "https://hidden.example.org", visitors: 1 },
       { referrer: "https://news.example.org", visitors: 1 },
     ]);
   });

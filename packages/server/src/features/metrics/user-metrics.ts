@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { listUsers } from "../users/list.ts";
 import { type Db, selectUsers } from "../users/records.ts";
 import { userView } from "../users/views.ts";
-import { fillSeries, type MetricsWindow } from "./window.ts";
+import { fillSeries, isoDay, type MetricsWindow } from "./window.ts";
 
 export interface MetricsScope {
   tenancyId: string;
@@ -22,42 +22,36 @@ interface UserCounts {
 }
 
 /**
- * The user counts of the tenancy. "Verified" = a non-anonymous user with a verified e-mail channel;
- * verified + unverified + anonymous is every user whatever the filter. Verified users are counted
- * from the verified-e-mail index (in user order, so distinct users come for free), less the rare
- * anonymous user holding one — never by joining a million channels to a million users.
+ * The user counts of the tenancy, summed from its tallies (see the user_tallies migration: every write
+ * appends a signed delta, so this reads a few rows per sign-up day, not a row per user). "Verified" =
+ * a non-anonymous user with a verified e-mail channel; verified + unverified + anonymous is every user
+ * whatever the filter.
  */
 export async function userCounts(db: Db, tenancyId: string): Promise<UserCounts> {
   const { rows } = await sql<UserCounts>`
-    SELECT count(*) FILTER (WHERE NOT is_anonymous)::int AS regular,
-           count(*) FILTER (WHERE is_anonymous)::int AS anonymous,
-           count(*) FILTER (WHERE otp_auth_enabled)::int AS otp,
-           count(*) FILTER (WHERE passkey_auth_enabled)::int AS passkey,
-           ((SELECT count(*) FROM (SELECT DISTINCT user_id FROM contact_channels
-                                    WHERE tenancy_id = ${tenancyId} AND type = 'email' AND is_verified) v)
-            - (SELECT count(*) FROM users a
-                WHERE a.tenancy_id = ${tenancyId} AND a.is_anonymous
-                  AND EXISTS (SELECT 1 FROM contact_channels c
-                               WHERE c.tenancy_id = a.tenancy_id AND c.user_id = a.id
-                                 AND c.type = 'email' AND c.is_verified)))::int AS verified
-      FROM users
+    SELECT coalesce(sum(users) FILTER (WHERE NOT is_anonymous), 0)::int AS regular,
+           coalesce(sum(users) FILTER (WHERE is_anonymous), 0)::int AS anonymous,
+           coalesce(sum(otp), 0)::int AS otp,
+           coalesce(sum(passkey), 0)::int AS passkey,
+           coalesce(sum(verified), 0)::int AS verified
+      FROM user_tallies
      WHERE tenancy_id = ${tenancyId}`.execute(db);
   return rows[0]!;
 }
 
 /**
- * Credentials per sign-in method: a user with a password and GitHub counts under both.
- * OAuth accounts count under their provider id.
+ * Credentials per sign-in method, from their tallies: a user with a password and GitHub counts under
+ * both. OAuth accounts count under their provider id.
  */
 export async function credentialCounts(
   db: Db,
   tenancyId: string,
 ): Promise<{ method: string; count: number }[]> {
   const { rows } = await sql<{ method: string; count: number }>`
-    SELECT 'password' AS method, count(*)::int AS count FROM password_credentials WHERE tenancy_id = ${tenancyId}
-    UNION ALL
-    SELECT lower(provider_config_id), count(*)::int FROM oauth_accounts WHERE tenancy_id = ${tenancyId}
-     GROUP BY lower(provider_config_id)`.execute(db);
+    SELECT method, sum(credentials)::int AS count FROM credential_tallies
+     WHERE tenancy_id = ${tenancyId}
+     GROUP BY method
+    HAVING sum(credentials) > 0`.execute(db);
   return rows;
 }
 
@@ -76,30 +70,24 @@ export function loginMethods(
     .sort((a, b) => b.count - a.count || a.method.localeCompare(b.method));
 }
 
-/**
- * Sign-ups per UTC day of the window. Both counts are index-only walks: every sign-up of the window,
- * less (when they are left out) the anonymous ones from their partial index.
- */
+/** Sign-ups per UTC day of the window, from the tallies (kept per sign-up day). */
 export async function dailySignUps(db: Db, scope: MetricsScope, window: MetricsWindow) {
-  const since = new Date(window.sinceMs);
-  const until = new Date(window.untilExclusiveMs);
   const { rows } = await sql<{ day: string; users: number }>`
-    WITH all_users AS (
-      SELECT (signed_up_at AT TIME ZONE 'UTC')::date AS day, count(*) AS users FROM users
-       WHERE tenancy_id = ${scope.tenancyId} AND signed_up_at >= ${since} AND signed_up_at < ${until}
-       GROUP BY 1
-    ), anonymous AS (
-      SELECT (signed_up_at AT TIME ZONE 'UTC')::date AS day, count(*) AS users FROM users
-       WHERE NOT ${scope.includeAnonymous} AND is_anonymous
-         AND tenancy_id = ${scope.tenancyId} AND signed_up_at >= ${since} AND signed_up_at < ${until}
-       GROUP BY 1
-    )
-    SELECT to_char(a.day, 'YYYY-MM-DD') AS day, (a.users - coalesce(n.users, 0))::int AS users
-      FROM all_users a LEFT JOIN anonymous n ON n.day = a.day`.execute(db);
+    SELECT to_char(signed_up_on, 'YYYY-MM-DD') AS day, sum(users)::int AS users
+      FROM user_tallies
+     WHERE tenancy_id = ${scope.tenancyId}
+       AND signed_up_on >= ${isoDay(window.sinceMs)}::date AND signed_up_on < ${isoDay(window.untilExclusiveMs)}::date
+       AND (${scope.includeAnonymous} OR NOT is_anonymous)
+     GROUP BY signed_up_on`.execute(db);
   return fillSeries(
     window,
     rows.map((row) => [row.day, row.users]),
   );
+}
+
+/** Merges the tallies' deltas (run by the server's housekeeping; reads are right before and after). */
+export async function mergeTallies(db: Db): Promise<void> {
+  await sql`SELECT merge_tallies()`.execute(db);
 }
 
 export async function teamCount(db: Db, tenancyId: string): Promise<number> {
