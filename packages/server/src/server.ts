@@ -87,6 +87,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     );
     housekeeping.unref();
     cleanups.push(async () => clearInterval(housekeeping));
+    // A rotation of the token-signing root (by any process) is picked up within a minute.
+    const keyReload = setInterval(() => {
+      signingKeys.reload().catch((error) => log(`signing-key reload failed: ${error}`));
+    }, 60 * 1000);
+    keyReload.unref();
+    cleanups.push(async () => clearInterval(keyReload));
     if (env.runSyncWorker) {
       const syncWorker = await startSyncWorker(app, postgres.connectionString);
       cleanups.push(() => syncWorker.stop());

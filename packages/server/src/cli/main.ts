@@ -7,6 +7,7 @@ import { connectPostgres } from "../db/connect.ts";
 import { openDatabase } from "../db/database.ts";
 import { defaultMigrationsDir, discoverMigrations } from "../db/migrations/discover.ts";
 import { applyMigrations, migrationStatus } from "../db/migrations/runner.ts";
+import { rotateSigningRoot } from "../features/auth/signing-keys.ts";
 import type { KeySetCreated } from "../features/project-keys/schemas.ts";
 import { createProjectWithKeys, ensureInternalProject } from "../features/projects/index.ts";
 import { startServer } from "../server.ts";
@@ -25,6 +26,7 @@ const usage = `Usage: latchkey <command>
   db types                      regenerate src/db/schema.generated.ts from a freshly migrated database
   projects create --name NAME   create a project and print its id and keys
   sync status                   cursors, backlog, lag and errors of every sync into external databases
+  keys rotate                   new token-signing keys; tokens signed before stay valid until the next rotation
   seed --project ID --users N [--events M] [--branch main] [--days 60]
                                 realistic users, teams, sessions and analytics events, in bulk
 `;
@@ -75,6 +77,22 @@ async function main(argv: string[]): Promise<number> {
         await resetDatabase(url);
         await applyMigrations(url, discoverMigrations(), { log: console.log });
         console.log("Database reset and migrated.");
+        return 0;
+      });
+    case "keys":
+      if (sub !== "rotate" || rest.length > 0) break;
+      return withDatabase(async (url) => {
+        const database = openDatabase(url);
+        try {
+          await rotateSigningRoot(database);
+        } finally {
+          await database.close();
+        }
+        console.log(
+          "Rotated the token-signing keys. Running servers sign with the new keys within a minute and accept " +
+            "tokens signed with the previous ones until the next rotation: rotate again only after an access " +
+            "token's lifetime has passed.",
+        );
         return 0;
       });
     case "seed":

@@ -88,7 +88,11 @@ export const tokenRoutes = [
         audiences.push("restricted");
       if (query.include_anonymous === "true") audiences.push("anonymous");
       return json(
-        { keys: audiences.map((audience) => app.signingKeys.get(project.id, audience).publicJwk) },
+        {
+          keys: audiences.flatMap((audience) =>
+            app.signingKeys.published(project.id, audience).map((key) => key.publicJwk),
+          ),
+        },
         200,
         { "cache-control": "public, max-age=3600" },
       );

@@ -1,4 +1,4 @@
-import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { KnownError } from "../../errors/index.ts";
 import type { SigningKeys, TokenAudience } from "./signing-keys.ts";
 
@@ -89,7 +89,8 @@ export class AccessTokens {
   }
 
   /**
-   * Checks signature, issuer, audience and expiry with keys held in memory — no database access.
+   * Checks signature, issuer, audience and expiry with keys held in memory — no database access (but
+   * for a key id this process does not know, see `SigningKeys.verifying`).
    * `errors` picks the error family: user tokens and admin (dashboard) tokens report differently.
    */
   async verify(token: string, errors: "user" | "admin" = "user"): Promise<AccessTokenClaims> {
@@ -98,8 +99,10 @@ export class AccessTokens {
         ? new KnownError("UNPARSABLE_ACCESS_TOKEN")
         : new KnownError("UNPARSABLE_ADMIN_ACCESS_TOKEN");
     let unverified: Partial<AccessTokenClaims>;
+    let kid: string | undefined;
     try {
       unverified = decodeJwt(token) as Partial<AccessTokenClaims>;
+      kid = decodeProtectedHeader(token).kid;
     } catch {
       throw unparsable();
     }
@@ -108,9 +111,12 @@ export class AccessTokens {
     const kind = (Object.keys(audienceSuffix) as TokenAudience[]).find(
       (k) => unverified.aud === `${projectId}${audienceSuffix[k]}`,
     );
-    if (!kind) throw unparsable();
+    if (!kind || typeof kid !== "string") throw unparsable();
+    // Held in memory; only a key id no process has published yet reads the roots again (throttled).
+    const key = await this.keys.verifying(projectId, kind, kid);
+    if (!key) throw unparsable();
     try {
-      const { payload } = await jwtVerify(token, this.keys.get(projectId, kind).publicKey, {
+      const { payload } = await jwtVerify(token, key.publicKey, {
         algorithms: ["ES256"],
         issuer: issuerFor(this.publicUrl, projectId, kind),
         audience: unverified.aud,
