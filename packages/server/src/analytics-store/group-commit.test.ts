@@ -75,4 +75,23 @@ describe("GroupCommitInserter", () => {
     expect(inserts).toEqual([10]);
     await Promise.all(writes);
   });
+
+  it("with a linger, a steady stream of writes makes one insert per linger, not one per arrival", async () => {
+    const projectId = randomUUID();
+    const { engine, inserts } = countingEngine();
+    const lingerMs = 150;
+    const inserter = new GroupCommitInserter(engine, EVENTS_TABLE, { lingerMs });
+    const writes: Promise<void>[] = [];
+    const started = performance.now();
+    while (performance.now() - started < 6 * lingerMs) {
+      writes.push(inserter.write([eventRow(projectId)]));
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    await inserter.flush();
+    await Promise.all(writes);
+    expect(await storedRows(projectId)).toBe(writes.length);
+    expect(inserts.reduce((sum, rows) => sum + rows, 0)).toBe(writes.length);
+    // Six lingers of writing, plus the one the last writes wait out.
+    expect(inserts.length).toBeLessThanOrEqual(7);
+  });
 });

@@ -47,8 +47,10 @@ export class GroupCommitInserter {
     this.writing = true;
     try {
       const lingerMs = this.options.lingerMs ?? 0;
-      if (lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
       while (this.queue.length > 0) {
+        // Lingering before every insert, not only the first: under load an insert is always in flight,
+        // and rows arriving meanwhile would otherwise go out the moment it returns, a few at a time.
+        if (lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
         const group = this.takeGroup();
         await this.insertGroup(group);
       }

@@ -64,7 +64,10 @@ export async function signIn(
     ip: options.origin.ip,
   });
   // One statement opens the session and reads the user the access token describes.
-  const [user] = await selectUsers(db, ref.tenancy.id, sql`u.id = ${userId}`, sql``, session.insertClause);
+  const [user] = await selectUsers(db, ref.tenancy.id, sql`u.id = ${userId}`, {
+    withClause: session.insertClause,
+    prepared: true,
+  });
   if (!user) throw new KnownError("USER_NOT_FOUND");
   const { sessionId, refreshToken } = session;
   return {

@@ -1,5 +1,6 @@
 import { randomInt } from "node:crypto";
 import Type from "typebox";
+import { prepared } from "../../db/prepared-statements.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
 import { requireUserSchema, tenancyContext } from "../../http/requirements.ts";
@@ -125,6 +126,7 @@ export const passwordRoutes = [
           join.onRef("u.tenancy_id", "=", "c.tenancy_id").onRef("u.id", "=", "c.user_id"),
         )
         .select(["c.user_id", "p.password_hash", "u.totp_secret"])
+        .modifyFront(prepared)
         .where("c.tenancy_id", "=", auth.tenancy.id)
         .where("c.type", "=", "email")
         .where("c.value", "=", email)

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { prepared } from "../../db/prepared-statements.ts";
 import { StatusError } from "../../errors/index.ts";
 import type { Db } from "../users/records.ts";
 
@@ -16,7 +17,7 @@ export async function rateLimit(
   const windowStart = new Date(Math.floor(Date.now() / windowMs) * windowMs);
   const values = sql.join(buckets.map(({ bucket }) => sql`(${bucket}, ${windowStart}::timestamptz, 1)`));
   const { rows } = await sql<{ bucket: string; count: number }>`
-    INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ${values}
+    ${prepared} INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ${values}
     ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
     RETURNING bucket, count`.execute(db);
   const exceeded = rows.some(

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type RawBuilder, sql } from "kysely";
+import { prepared } from "../../db/prepared-statements.ts";
 import { KnownError } from "../../errors/index.ts";
 import { randomSecret } from "../projects/keys.ts";
 import type { Db } from "../users/records.ts";
@@ -60,7 +61,7 @@ export async function useRefreshToken(
   ip: string | null,
 ): Promise<SessionRow> {
   const { rows } = await sql<SessionRow>`
-    WITH used AS (
+    ${prepared} WITH used AS (
       UPDATE sessions SET last_used_at = now(), last_used_ip = ${ip}
        WHERE refresh_token_hash = ${digest(refreshToken)} AND tenancy_id = ${tenancyId}
          AND (expires_at IS NULL OR expires_at > now())

@@ -112,7 +112,7 @@ export async function recentlyActive(db: Db, scope: MetricsScope) {
     db,
     scope.tenancyId,
     scope.includeAnonymous ? sql`true` : sql`NOT u.is_anonymous`,
-    sql`ORDER BY u.last_active_at DESC LIMIT 5`,
+    { tail: sql`ORDER BY u.last_active_at DESC LIMIT 5` },
   );
   return users.map((user) => userView(user, scope.config, "server"));
 }

@@ -46,7 +46,7 @@ export async function listUsers(
   const limit = query.limit !== undefined ? sql`LIMIT ${query.limit + 1}` : sql``;
   const order = sql`ORDER BY u.signed_up_at ${direction}, u.id ${direction} ${limit}`;
   if (query.query) conditions.push(searchCondition(query.query.trim()));
-  const rows = await selectUsers(db, tenancyId, sql.join(conditions, sql` AND `), order);
+  const rows = await selectUsers(db, tenancyId, sql.join(conditions, sql` AND `), { tail: order });
   if (query.limit !== undefined && rows.length > query.limit) {
     return { items: rows.slice(0, query.limit), nextCursor: rows[query.limit]!.id };
   }

@@ -1,5 +1,6 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
 import type { Database } from "../../db/database.ts";
+import { prepared } from "../../db/prepared-statements.ts";
 
 export type Db = Kysely<Database> | Transaction<Database>;
 
@@ -57,11 +58,18 @@ export async function selectUsers(
   db: Db,
   tenancyId: string,
   filter: RawBuilder<unknown>,
-  tail: RawBuilder<unknown> = sql``,
-  /** A `WITH …` clause to run in the same statement (e.g. opening a session while reading its user). */
-  withClause: RawBuilder<unknown> = sql``,
+  options: {
+    /** After the WHERE clause: ORDER BY, LIMIT. */
+    tail?: RawBuilder<unknown>;
+    /** A `WITH …` clause to run in the same statement (e.g. opening a session while reading its user). */
+    withClause?: RawBuilder<unknown>;
+    /** Reading one user by id on a hot path: see {@link prepared}. */
+    prepared?: boolean;
+  } = {},
 ): Promise<UserRecord[]> {
+  const { tail = sql``, withClause = sql`` } = options;
   const { rows } = await sql<UserRecord>`
+    ${options.prepared ? prepared : sql``}
     ${withClause}
     SELECT u.tenancy_id, u.id, u.display_name, u.profile_image_url, u.client_metadata,
            u.client_read_only_metadata, u.server_metadata, u.is_anonymous, u.otp_auth_enabled,
@@ -88,7 +96,7 @@ export async function selectUsers(
 }
 
 export async function selectUser(db: Db, tenancyId: string, userId: string): Promise<UserRecord | null> {
-  const [user] = await selectUsers(db, tenancyId, sql`u.id = ${userId}`);
+  const [user] = await selectUsers(db, tenancyId, sql`u.id = ${userId}`, { prepared: true });
   return user ?? null;
 }
 
