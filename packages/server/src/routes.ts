@@ -10,6 +10,7 @@ import { contactChannelRoutes } from "./features/contact-channels/routes.ts";
 import { dbSyncRoutes } from "./features/db-sync/routes.ts";
 import { metricsRoutes } from "./features/metrics/index.ts";
 import { migrationTestFolders, migrationTestRoutes } from "./features/migration-tests/routes.ts";
+import { profileImageRoutes } from "./features/profile-images/routes.ts";
 import { projectKeyRoutes } from "./features/project-keys/index.ts";
 import { projectRoutes } from "./features/projects/index.ts";
 import { sessionReplayRoutes } from "./features/session-replays/routes.ts";
@@ -27,6 +28,7 @@ export const httpRoutes: HttpRoutes = {
     ...projectKeyRoutes,
     ...configRoutes,
     ...userRoutes,
+    ...profileImageRoutes,
     ...contactChannelRoutes,
     ...teamRoutes,
     ...permissionRoutes,

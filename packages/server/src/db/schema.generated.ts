@@ -13,6 +13,7 @@ export interface Database {
   environment_config_overrides: EnvironmentConfigOverridesTable;
   oauth_accounts: OauthAccountsTable;
   password_credentials: PasswordCredentialsTable;
+  profile_images: ProfileImagesTable;
   project_api_key_sets: ProjectApiKeySetsTable;
   projects: ProjectsTable;
   rate_limit_counters: RateLimitCountersTable;
@@ -134,6 +135,15 @@ export interface PasswordCredentialsTable {
   user_id: ColumnType<string, string, string>;
   password_hash: ColumnType<string, string, string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface ProfileImagesTable {
+  id: ColumnType<string, string, string>;
+  tenancy_id: ColumnType<string, string, string>;
+  folder: ColumnType<string, string, string>;
+  content_type: ColumnType<string, string, string>;
+  body: ColumnType<Buffer, Buffer, Buffer>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface ProjectApiKeySetsTable {
@@ -451,6 +461,14 @@ export const databaseSchema = {
     user_id: { type: "uuid", nullable: false, hasDefault: false },
     password_hash: { type: "text", nullable: false, hasDefault: false },
     updated_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
+  },
+  profile_images: {
+    id: { type: "uuid", nullable: false, hasDefault: false },
+    tenancy_id: { type: "uuid", nullable: false, hasDefault: false },
+    folder: { type: "text", nullable: false, hasDefault: false },
+    content_type: { type: "text", nullable: false, hasDefault: false },
+    body: { type: "bytea", nullable: false, hasDefault: false },
+    created_at: { type: "timestamp with time zone", nullable: false, hasDefault: true },
   },
   project_api_key_sets: {
     id: { type: "uuid", nullable: false, hasDefault: true },

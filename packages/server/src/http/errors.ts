@@ -23,6 +23,10 @@ export function sendResult(request: FastifyRequest, reply: FastifyReply, result:
     reply.type("text/plain; charset=utf-8");
     return reply.send(result.body);
   }
+  if (result.kind === "bytes") {
+    reply.type(result.contentType);
+    return reply.send(result.body);
+  }
   reply.type("application/json; charset=utf-8");
   // Known errors go out pretty-printed, as upstream sends them; success bodies stay compact.
   return reply.send(

@@ -26,7 +26,8 @@ export interface RouteRequest<Body, Query, Params, Auth> {
 
 export type RouteResult =
   | { kind: "json"; status: number; body: unknown; headers?: Record<string, string> }
-  | { kind: "text"; status: number; body: string; headers?: Record<string, string> };
+  | { kind: "text"; status: number; body: string; headers?: Record<string, string> }
+  | { kind: "bytes"; status: number; body: Buffer; contentType: string; headers?: Record<string, string> };
 
 export const json = (body: unknown, status = 200, headers?: Record<string, string>): RouteResult => ({
   kind: "json",
@@ -39,6 +40,15 @@ export const text = (body: string, status = 200, headers?: Record<string, string
   kind: "text",
   status,
   body,
+  headers,
+});
+
+/** A file (an image): its bytes as they are, under their own content type. */
+export const bytes = (body: Buffer, contentType: string, headers?: Record<string, string>): RouteResult => ({
+  kind: "bytes",
+  status: 200,
+  body,
+  contentType,
   headers,
 });
 

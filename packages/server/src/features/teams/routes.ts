@@ -5,9 +5,9 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { isUuid, rejectServerOnlyFields, resolveUserId, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
+import { profileImageField } from "../profile-images/store.ts";
 import type { TeamRecord } from "../users/records.ts";
 import { selectUser, selectUsers } from "../users/records.ts";
-import { assertProfileImageUrl } from "../users/service.ts";
 import { accessLevel, userView } from "../users/views.ts";
 import { hasTeamPermission } from "./permissions.ts";
 import { addTeamMember, createTeamRow } from "./service.ts";
@@ -159,9 +159,7 @@ export const teamRoutes = [
         creatorId ??= user.id;
         if (creatorId !== user.id)
           throw new StatusError(403, "You cannot create a team as a user that is not yourself");
-        assertProfileImageUrl(body.profile_image_url, true);
       } else {
-        assertProfileImageUrl(body.profile_image_url, false);
         if (query.add_current_user === "true" && auth.user) creatorId ??= auth.user.id;
       }
       if (
@@ -171,7 +169,8 @@ export const teamRoutes = [
         throw new KnownError("USER_NOT_FOUND");
       }
       const teamId = await app.database.db.transaction().execute(async (trx) => {
-        const id = await createTeamRow(trx, auth.tenancy.id, body);
+        const image = await profileImageField(trx, app, auth, "team-profile-images", body.profile_image_url);
+        const id = await createTeamRow(trx, auth.tenancy.id, { ...body, profile_image_url: image });
         if (creatorId !== undefined)
           await addTeamMember(trx, tenancyContext(auth), id, creatorId, { creator: true });
         return id;
@@ -218,10 +217,16 @@ export const teamRoutes = [
     handler: async ({ auth, params, body, app }) => {
       await findTeam(app, auth, params.team_id);
       await requireTeamPermission(app, auth, params.team_id, "$update_team");
-      assertProfileImageUrl(body.profile_image_url, auth.type === "client");
+      const image = await profileImageField(
+        app.database.db,
+        app,
+        auth,
+        "team-profile-images",
+        body.profile_image_url,
+      );
       const columns = {
         ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
-        ...(body.profile_image_url !== undefined ? { profile_image_url: body.profile_image_url } : {}),
+        ...(image !== undefined ? { profile_image_url: image } : {}),
         ...(body.client_metadata !== undefined ? { client_metadata: jsonColumn(body.client_metadata) } : {}),
         ...(auth.type !== "client" && body.client_read_only_metadata !== undefined
           ? { client_read_only_metadata: jsonColumn(body.client_read_only_metadata) }
@@ -418,23 +423,33 @@ function memberProfileRoutes() {
         if (auth.type === "client" && userId !== clientUser(auth).id) {
           throw new StatusError(403, "Client can only update their own team member profile.");
         }
-        assertProfileImageUrl(body.profile_image_url, auth.type === "client");
-        const changes = {
-          ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
-          ...(body.profile_image_url !== undefined ? { profile_image_url: body.profile_image_url } : {}),
-        };
-        const updated = isUuid(userId)
-          ? await app.database.db
-              .updateTable("team_members")
-              // An empty update still has to find the row: set the team id to itself.
-              .set(Object.keys(changes).length > 0 ? changes : { team_id: params.team_id })
-              .where("tenancy_id", "=", auth.tenancy.id)
-              .where("team_id", "=", params.team_id)
-              .where("user_id", "=", userId)
-              .returning(["team_id", "user_id", "display_name", "profile_image_url"])
-              .executeTakeFirst()
-          : undefined;
-        if (!updated) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+        // One transaction: an image sent for a membership that does not exist is not kept.
+        const updated = await app.database.db.transaction().execute(async (trx) => {
+          const image = await profileImageField(
+            trx,
+            app,
+            auth,
+            "team-member-profile-images",
+            body.profile_image_url,
+          );
+          const changes = {
+            ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
+            ...(image !== undefined ? { profile_image_url: image } : {}),
+          };
+          const row = isUuid(userId)
+            ? await trx
+                .updateTable("team_members")
+                // An empty update still has to find the row: set the team id to itself.
+                .set(Object.keys(changes).length > 0 ? changes : { team_id: params.team_id })
+                .where("tenancy_id", "=", auth.tenancy.id)
+                .where("team_id", "=", params.team_id)
+                .where("user_id", "=", userId)
+                .returning(["team_id", "user_id", "display_name", "profile_image_url"])
+                .executeTakeFirst()
+            : undefined;
+          if (!row) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+          return row;
+        });
         return json((await profileViews(app, auth, [updated]))[0]);
       },
     }),

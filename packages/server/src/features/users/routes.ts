@@ -4,6 +4,7 @@ import type { RequestAuth } from "../../http/authenticate.ts";
 import { rejectServerOnlyFields, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { recordServerEvent, recordSignUp } from "../analytics/events.ts";
+import { profileImageField } from "../profile-images/store.ts";
 import { listUsers } from "./list.ts";
 import { selectUser } from "./records.ts";
 import {
@@ -28,11 +29,10 @@ async function readUser(app: AppContext, auth: RequestAuth, userId: string) {
 }
 
 async function applyUpdate(app: AppContext, auth: RequestAuth, userId: string, body: UserUpdateInput) {
-  await app.database.db
-    .transaction()
-    .execute((trx) =>
-      updateUser(trx, tenancyContext(auth), userId, body, { clientCaller: auth.type === "client" }),
-    );
+  await app.database.db.transaction().execute(async (trx) => {
+    const image = await profileImageField(trx, app, auth, "user-profile-images", body.profile_image_url);
+    await updateUser(trx, tenancyContext(auth), userId, { ...body, profile_image_url: image });
+  });
   return readUser(app, auth, userId);
 }
 
@@ -98,9 +98,10 @@ export const userRoutes = [
       if ((body.password || body.password_hash) && !auth.tenancy.config.auth.password.allowSignIn) {
         throw new StatusError(400, "Password authentication is not enabled for this project.");
       }
-      const userId = await app.database.db
-        .transaction()
-        .execute((trx) => createUser(trx, tenancyContext(auth), body));
+      const userId = await app.database.db.transaction().execute(async (trx) => {
+        const image = await profileImageField(trx, app, auth, "user-profile-images", body.profile_image_url);
+        return createUser(trx, tenancyContext(auth), { ...body, profile_image_url: image });
+      });
       recordSignUp(app, auth, userId, body.is_anonymous ? "anonymous" : "server");
       const user = await selectUser(app.database.db, auth.tenancy.id, userId);
       return json(userView(user!, auth.tenancy.config, "server"), 201);

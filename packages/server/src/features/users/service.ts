@@ -13,15 +13,6 @@ export interface TenancyContext {
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
-/** http(s) URLs are kept as they are; images may also be sent inline as base64 data URLs. */
-export function assertProfileImageUrl(url: string | null | undefined, clientOnlyDataUrls: boolean): void {
-  if (url === null || url === undefined) return;
-  const isDataUrl = /^data:image\/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+$/i.test(url);
-  const isHttp = /^https?:\/\/[^\s]+$/i.test(url);
-  if (!(isDataUrl || (isHttp && !clientOnlyDataUrls)))
-    throw new StatusError(400, "Invalid profile image URL");
-}
-
 const emptyToNull = (value: string | null | undefined) => (value === "" ? null : value);
 const jsonColumn = (value: unknown) => (value === undefined ? undefined : JSON.stringify(value ?? null));
 
@@ -54,7 +45,6 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
       "Invalid password hash: only bcrypt and argon2 hashes in Modular Crypt Format are supported.",
     );
   }
-  assertProfileImageUrl(input.profile_image_url, false);
   const passwordHash = input.password ? await hashPassword(input.password) : input.password_hash;
 
   const user = await trx
@@ -132,18 +122,19 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
   return userId;
 }
 
-/** Applies an update to a user (server fields included; routes restrict what clients may send). */
+/**
+ * Applies an update to a user (server fields included; routes restrict what clients may send, and
+ * turn an inline profile image into its URL first: see `profileImageField`).
+ */
 export async function updateUser(
   trx: Db,
   ctx: TenancyContext,
   userId: string,
   input: UserUpdateInput,
-  options: { clientCaller?: boolean } = {},
 ): Promise<void> {
   if (input.password !== undefined && input.password !== null && input.password_hash !== undefined) {
     throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
   }
-  assertProfileImageUrl(input.profile_image_url, options.clientCaller ?? false);
   if (input.password) assertPasswordRules(input.password);
   if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
     throw new StatusError(

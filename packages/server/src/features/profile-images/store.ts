@@ -1,0 +1,51 @@
+import { randomUUID } from "node:crypto";
+import type { AppContext } from "../../app-context.ts";
+import { StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
+import type { Db } from "../users/records.ts";
+import { decodeImageDataUrl, FILE_EXTENSIONS, isImageDataUrl } from "./images.ts";
+
+/** Where an image belongs; part of its URL, as upstream's S3 keys have it. */
+export const IMAGE_FOLDERS = [
+  "user-profile-images",
+  "team-profile-images",
+  "team-member-profile-images",
+] as const;
+export type ImageFolder = (typeof IMAGE_FOLDERS)[number];
+
+/** The path an image is served from, below `/api/v1`. */
+export const imagePath = (folder: ImageFolder, file: string) => `/profile-images/${folder}/${file}`;
+
+/**
+ * What a `profile_image_url` field of a request is stored as. A base64 image data URL is checked, stored
+ * and replaced by the URL it is served from; an http(s) URL is kept as sent, from servers only
+ * (clients may only send images, so a client cannot make profiles point at arbitrary addresses); null
+ * removes the picture and undefined leaves it alone. Pass the transaction of the write, so a refused
+ * write leaves no image behind.
+ */
+export async function profileImageField(
+  db: Db,
+  app: AppContext,
+  auth: RequestAuth,
+  folder: ImageFolder,
+  value: string | null | undefined,
+): Promise<string | null | undefined> {
+  if (value === null || value === undefined) return value;
+  if (isImageDataUrl(value)) {
+    const image = decodeImageDataUrl(value);
+    const file = `${randomUUID()}.${FILE_EXTENSIONS[image.format]}`;
+    await db
+      .insertInto("profile_images")
+      .values({
+        id: file.slice(0, 36),
+        tenancy_id: auth.tenancy.id,
+        folder,
+        content_type: image.contentType,
+        body: image.body,
+      })
+      .execute();
+    return `${app.env.publicUrl}/api/v1${imagePath(folder, file)}`;
+  }
+  if (auth.type !== "client" && /^https?:\/\/\S+$/i.test(value)) return value;
+  throw new StatusError(400, "Invalid profile image URL");
+}
