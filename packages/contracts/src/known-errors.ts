@@ -176,6 +176,11 @@ export const knownErrors = {
     status: 400,
     message: "Creation of new accounts is not enabled for this project.",
   })),
+  SIGN_UP_REJECTED: define((message = "Your sign up was rejected by an administrator's sign-up rule.") => ({
+    status: 403,
+    message,
+    details: { message },
+  })),
   PASSWORD_TOO_SHORT: define((minLength: number) => ({
     status: 400,
     message: `Password too short. Minimum length is ${minLength}.`,

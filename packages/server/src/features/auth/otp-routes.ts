@@ -12,6 +12,7 @@ import { checkCode, createCode, linkWithCode } from "../verification-codes/codes
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
+import { createSignUpRuleContext, signUpRestriction } from "./sign-up-rules.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
@@ -121,11 +122,21 @@ export const otpRoutes = [
             .execute();
         } else {
           if (!auth.tenancy.config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
+          const restriction = signUpRestriction(
+            auth.tenancy.config,
+            createSignUpRuleContext({
+              email,
+              countryCode: endUserOrigin(app, raw).geo?.country_code,
+              authMethod: "otp",
+            }),
+            app.log,
+          );
           userId = await createUser(trx, tenancyContext(auth), {
             primary_email: email,
             primary_email_verified: true,
             primary_email_auth_enabled: true,
             otp_auth_enabled: true,
+            ...restriction,
           });
         }
         return {

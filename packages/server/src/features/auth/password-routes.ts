@@ -17,6 +17,7 @@ import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { revokeUserSessions, sessionIdOfRefreshToken } from "./sessions.ts";
+import { createSignUpRuleContext, signUpRestriction } from "./sign-up-rules.ts";
 import { verifyTotp } from "./totp.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
 
@@ -62,6 +63,15 @@ export const passwordRoutes = [
       if (!config.auth.allowSignUp && !upgrading) throw new KnownError("SIGN_UP_NOT_ENABLED");
       assertPasswordRules(body.password);
       const email = normalizeEmail(body.email);
+      const restriction = signUpRestriction(
+        config,
+        createSignUpRuleContext({
+          email,
+          countryCode: endUserOrigin(app, raw).geo?.country_code,
+          authMethod: "password",
+        }),
+        app.log,
+      );
       const ctx = tenancyContext(auth);
       const tokens = await app.database.db.transaction().execute(async (trx) => {
         let userId: string;
@@ -72,6 +82,7 @@ export const passwordRoutes = [
             primary_email: email,
             primary_email_auth_enabled: true,
             password: body.password,
+            ...restriction,
           });
         } else {
           userId = await createUser(trx, ctx, {
@@ -79,6 +90,7 @@ export const passwordRoutes = [
             primary_email_auth_enabled: true,
             primary_email_verified: false,
             password: body.password,
+            ...restriction,
           });
         }
         return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });

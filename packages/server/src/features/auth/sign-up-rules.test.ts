@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Mailbox } from "../../../test/mailbox.ts";
+import {
+  api,
+  clientHeaders,
+  createTestProject,
+  patchEnvironmentConfig,
+  serverHeaders,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+  uniqueEmail,
+} from "../../../test/server.ts";
+
+/** Sign-up rules (CEL conditions in `auth.signUpRules`) on the sign-up paths, over HTTP. */
+let mailbox: Mailbox;
+let test: TestServer;
+
+beforeAll(async () => {
+  mailbox = await Mailbox.start();
+  test = await startTestServer({ smtpUrl: mailbox.url });
+});
+afterAll(async () => {
+  await test?.close();
+  await mailbox?.close();
+});
+
+interface Rule {
+  enabled?: boolean;
+  displayName?: string;
+  priority?: number;
+  condition?: string;
+  action: { type: "allow" | "reject" | "restrict" | "log"; message?: string };
+}
+
+async function projectWithRules(rules: Record<string, Rule>, defaultAction?: "allow" | "reject") {
+  const project = await createTestProject(test);
+  await patchEnvironmentConfig(test, project, {
+    "auth.password.allowSignIn": true,
+    "auth.otp.allowSignIn": true,
+    "auth.signUpRules": Object.fromEntries(
+      Object.entries(rules).map(([id, rule]) => [id, { enabled: true, ...rule }]),
+    ),
+    ...(defaultAction ? { "auth.signUpRulesDefaultAction": defaultAction } : {}),
+  });
+  return project;
+}
+
+const signUp = (project: TestProject, email: string, headers: Record<string, string> = {}) =>
+  api(test.url, "/api/v1/auth/password/sign-up", {
+    method: "POST",
+    headers: clientHeaders(project, undefined, headers),
+    body: { email, password: "correct horse battery" },
+  });
+
+const readUser = async (project: TestProject, userId: string) =>
+  (await api(test.url, `/api/v1/users/${userId}`, { headers: serverHeaders(project) })).body;
+
+describe("sign-up rules", () => {
+  it("rejects a matching sign-up with SIGN_UP_REJECTED and lets others through", async () => {
+    const project = await projectWithRules({
+      blockDomain: { condition: 'emailDomain == "blocked.example"', action: { type: "reject" } },
+    });
+    const refused = await signUp(project, "someone@Blocked.Example");
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({
+      code: "SIGN_UP_REJECTED",
+      error: "Your sign up was rejected by an administrator's sign-up rule.",
+      details: { message: "Your sign up was rejected by an administrator's sign-up rule." },
+    });
+    const users = await api(test.url, "/api/v1/users?include_restricted=true", {
+      headers: serverHeaders(project),
+    });
+    expect(users.body.items).toEqual([]);
+    expect((await signUp(project, uniqueEmail())).status).toBe(200);
+  });
+
+  it("creates a user matching a restrict rule as restricted, naming the rule", async () => {
+    const project = await projectWithRules({
+      trialAbuse: {
+        displayName: "Disposable addresses",
+        condition: 'email.endsWith("@mailinator.com") || emailDomain in ["tempmail.dev"]',
+        action: { type: "restrict" },
+      },
+    });
+    const restricted = await signUp(project, `x${Date.now()}@tempmail.dev`);
+    expect(restricted.status).toBe(200);
+    expect(await readUser(project, restricted.body.user_id)).toMatchObject({
+      is_restricted: true,
+      restricted_by_admin: true,
+      restricted_by_admin_private_details: "Restricted by sign-up rule: trialAbuse (Disposable addresses)",
+    });
+    const regular = await signUp(project, uniqueEmail());
+    expect(await readUser(project, regular.body.user_id)).toMatchObject({ restricted_by_admin: false });
+  });
+
+  it("lets the highest priority decide; restrict and log do not stop evaluation", async () => {
+    const project = await projectWithRules({
+      a_reject: { priority: 0, condition: 'emailDomain == "corp.example"', action: { type: "reject" } },
+      b_allowVip: { priority: 10, condition: 'email.startsWith("vip")', action: { type: "allow" } },
+      c_logAll: { priority: 20, condition: "true", action: { type: "log" } },
+      d_restrictCorp: { priority: 5, condition: 'email.contains("@corp.")', action: { type: "restrict" } },
+    });
+    const vip = await signUp(project, `vip${Date.now()}@corp.example`);
+    expect(vip.status).toBe(200);
+    expect((await readUser(project, vip.body.user_id)).restricted_by_admin).toBe(false);
+    // Restricted by d, then rejected by a: the rejection wins.
+    expect((await signUp(project, `staff${Date.now()}@corp.example`)).body.code).toBe("SIGN_UP_REJECTED");
+  });
+
+  it("skips disabled rules, rules without a condition and conditions that fail to evaluate", async () => {
+    const project = await projectWithRules({
+      off: { enabled: false, condition: "true", action: { type: "reject" } },
+      empty: { action: { type: "reject" } },
+      syntax: { condition: "email ==", action: { type: "reject" } },
+      unknownVariable: { condition: 'phone == "1"', action: { type: "reject" } },
+      // Nested quantifiers: refused rather than run, so a crafted address cannot stall the server.
+      backtracking: { condition: 'email.matches("^(a+)+$")', action: { type: "reject" } },
+    });
+    const started = performance.now();
+    expect((await signUp(project, `${"a".repeat(40)}!@example.com`)).status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it("applies the default action when no rule decides; anonymous sign-ups are not subject to rules", async () => {
+    const project = await projectWithRules(
+      { partners: { condition: 'emailDomain == "partner.example"', action: { type: "allow" } } },
+      "reject",
+    );
+    expect((await signUp(project, uniqueEmail())).body.code).toBe("SIGN_UP_REJECTED");
+    expect((await signUp(project, `p${Date.now()}@partner.example`)).status).toBe(200);
+    const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: clientHeaders(project),
+    });
+    expect(anonymous.status).toBe(200);
+    // Turning that anonymous user into a regular one is a sign-up: the rules apply.
+    const upgrade = await signUp(project, uniqueEmail(), {
+      "x-stack-access-token": anonymous.body.access_token,
+      "x-stack-allow-anonymous-user": "true",
+    });
+    expect(upgrade.body.code).toBe("SIGN_UP_REJECTED");
+  });
+
+  it("reads the country from the edge's geo header", async () => {
+    const project = await projectWithRules({
+      embargo: { condition: 'countryCode in ["KP"]', action: { type: "reject" } },
+    });
+    expect((await signUp(project, uniqueEmail(), { "cf-ipcountry": "kp" })).body.code).toBe(
+      "SIGN_UP_REJECTED",
+    );
+    expect((await signUp(project, uniqueEmail(), { "cf-ipcountry": "DE" })).status).toBe(200);
+  });
+
+  it("applies to users created by a one-time code, not to existing users signing in with one", async () => {
+    const project = await projectWithRules({
+      otpOnlyForStaff: {
+        condition: 'authMethod == "otp" && emailDomain != "staff.example"',
+        action: { type: "reject" },
+      },
+    });
+    const otpSignIn = async (email: string) => {
+      const sent = await api(test.url, "/api/v1/auth/otp/send-sign-in-code", {
+        method: "POST",
+        headers: clientHeaders(project),
+        body: { email, callback_url: "http://localhost:3000/magic" },
+      });
+      const code = Mailbox.codeOf(await mailbox.waitFor(email, /sign-in code/));
+      expect(sent.status).toBe(200);
+      return api(test.url, "/api/v1/auth/otp/sign-in", {
+        method: "POST",
+        headers: clientHeaders(project),
+        body: { code },
+      });
+    };
+    expect((await otpSignIn(`o${Date.now()}@elsewhere.example`)).body.code).toBe("SIGN_UP_REJECTED");
+    expect((await otpSignIn(`o${Date.now()}@staff.example`)).body.is_new_user).toBe(true);
+    // A password user of another domain exists already: signing in by code is not a sign-up.
+    const existing = `e${Date.now()}@elsewhere.example`;
+    expect((await signUp(project, existing)).status).toBe(200);
+    expect((await otpSignIn(existing)).body).toMatchObject({ is_new_user: false });
+  });
+
+  it("keeps each project's rules to itself", async () => {
+    await projectWithRules({ everyone: { condition: "true", action: { type: "reject" } } });
+    const other = await projectWithRules({});
+    expect((await signUp(other, uniqueEmail())).status).toBe(200);
+  });
+});

@@ -1,0 +1,118 @@
+import type { RenderedConfig } from "@latchkey/contracts";
+import { Environment } from "@marcbachmann/cel-js";
+import { KnownError } from "../../errors/index.ts";
+
+/** What a sign-up rule's condition (a CEL expression) can read. */
+export interface SignUpRuleContext {
+  email: string;
+  emailDomain: string;
+  /** ISO 3166-1 alpha-2 from the edge's geo header, or "" when unknown. */
+  countryCode: string;
+  authMethod: "password" | "otp" | "oauth" | "passkey";
+  oauthProvider: string;
+  riskScores: { bot: number; free_trial_abuse: number };
+}
+
+export interface SignUpRulesOutcome {
+  allowed: boolean;
+  /** The first matching `restrict` rule: the new user is created restricted because of it. */
+  restrictingRuleId: string | null;
+}
+
+const environment = new Environment()
+  .registerVariable("email", "string")
+  .registerVariable("emailDomain", "string")
+  .registerVariable("countryCode", "string")
+  .registerVariable("authMethod", "string")
+  .registerVariable("oauthProvider", "string")
+  .registerVariable("riskScores", "map");
+
+/**
+ * A quantified group that itself contains a quantifier (`(a+)+`, `(\w*@)*`): the shape whose
+ * backtracking grows exponentially. The CEL library matches with JavaScript regular expressions, which
+ * run on the request's thread, so such a pattern in a project's rule would let a crafted e-mail address
+ * stall the server; the rule is treated as failing to evaluate instead.
+ */
+const NESTED_QUANTIFIER = /\([^()]*[*+}][^()]*\)\s*[*+{]/;
+
+export function createSignUpRuleContext(input: {
+  email: string;
+  countryCode?: string | null;
+  authMethod: SignUpRuleContext["authMethod"];
+  oauthProvider?: string | null;
+}): SignUpRuleContext {
+  const email = input.email.trim().toLowerCase();
+  return {
+    email,
+    emailDomain: email.includes("@") ? (email.split("@").pop() ?? "") : "",
+    countryCode: input.countryCode?.toUpperCase() ?? "",
+    authMethod: input.authMethod,
+    oauthProvider: input.oauthProvider ?? "",
+    // No risk scoring yet: every sign-up scores 0, as a user created without scores does.
+    riskScores: { bot: 0, free_trial_abuse: 0 },
+  };
+}
+
+/** Whether a condition holds; a condition that does not evaluate to `true` (or fails) does not match. */
+function conditionHolds(condition: string, context: SignUpRuleContext): boolean {
+  if (NESTED_QUANTIFIER.test(condition))
+    throw new Error("the condition has a regular expression with nested quantifiers");
+  const riskScores = new Map<string, bigint>([
+    ["bot", BigInt(context.riskScores.bot)],
+    ["free_trial_abuse", BigInt(context.riskScores.free_trial_abuse)],
+  ]);
+  return environment.evaluate(condition, { ...context, riskScores }) === true;
+}
+
+/**
+ * Evaluates a project's sign-up rules, highest priority first (then by id): disabled rules and rules
+ * without a condition are skipped, and so is a rule whose condition fails to evaluate (it is logged).
+ * The first matching `allow` or `reject` decides; a matching `restrict` marks the user to be restricted
+ * and evaluation goes on, as does `log`. With no decision, `signUpRulesDefaultAction` applies.
+ */
+export function evaluateSignUpRules(
+  config: RenderedConfig,
+  context: SignUpRuleContext,
+  log: (message: string) => void,
+): SignUpRulesOutcome {
+  const rules = Object.entries(config.auth.signUpRules).sort(
+    ([idA, a], [idB, b]) => b.priority - a.priority || (idA < idB ? -1 : idA > idB ? 1 : 0),
+  );
+  let restrictingRuleId: string | null = null;
+  for (const [ruleId, rule] of rules) {
+    if (!rule.enabled || !rule.condition) continue;
+    let matches = false;
+    try {
+      matches = conditionHolds(rule.condition, context);
+    } catch (error) {
+      log(`sign-up rule ${ruleId}: the condition could not be evaluated (${(error as Error).message})`);
+      continue;
+    }
+    if (!matches) continue;
+    log(`sign-up rule ${ruleId} matched ${context.email} (${rule.action.type})`);
+    if (rule.action.type === "restrict") restrictingRuleId ??= ruleId;
+    if (rule.action.type === "allow" || rule.action.type === "reject") {
+      return { allowed: rule.action.type === "allow", restrictingRuleId };
+    }
+  }
+  return { allowed: config.auth.signUpRulesDefaultAction !== "reject", restrictingRuleId };
+}
+
+/**
+ * Applies the rules to a sign-up about to create (or upgrade to) a regular user: refuses it with
+ * `SIGN_UP_REJECTED`, or returns the restriction fields the new user gets.
+ */
+export function signUpRestriction(
+  config: RenderedConfig,
+  context: SignUpRuleContext,
+  log: (message: string) => void,
+): { restricted_by_admin: true; restricted_by_admin_private_details: string } | Record<string, never> {
+  const outcome = evaluateSignUpRules(config, context, log);
+  if (!outcome.allowed) throw new KnownError("SIGN_UP_REJECTED");
+  if (!outcome.restrictingRuleId) return {};
+  const displayName = config.auth.signUpRules[outcome.restrictingRuleId]?.displayName;
+  return {
+    restricted_by_admin: true,
+    restricted_by_admin_private_details: `Restricted by sign-up rule: ${outcome.restrictingRuleId}${displayName ? ` (${displayName})` : ""}`,
+  };
+}
