@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchPostgres, type LoadResult, load, repoRoot, spawnBenchServer } from "./support.ts";
@@ -10,6 +11,11 @@ const SIGN_IN_CONCURRENCY = 8;
  * ±10 % over a minute, which measuring each once, one after the other, turns into the ratio.
  */
 const ROUNDS = 3;
+/**
+ * The raw baseline is the better of two ways to call argon2id: as many in flight as the sign-in load
+ * (libuv's pool then runs four at once), and one per core (what the server's hashing slots allow).
+ */
+const BASELINE_IN_FLIGHT = [SIGN_IN_CONCURRENCY, availableParallelism()];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 interface IdentityServer {
@@ -53,10 +59,18 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       seconds: 2,
       connections: SIGN_IN_CONCURRENCY,
     });
-    const rounds: { signInsPerSecond: number; argon2PerSecond: number }[] = [];
+    const rounds: {
+      signInsPerSecond: number;
+      argon2PerSecond: number;
+      argon2PerSecondByInFlight: Record<number, number>;
+    }[] = [];
     const signInRuns: LoadResult[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const argon2 = await runArgon2Baseline(SECONDS / 2);
+      const argon2PerSecondByInFlight: Record<number, number> = {};
+      for (const inFlight of BASELINE_IN_FLIGHT) {
+        const baseline = await runArgon2Baseline(SECONDS / 2 / BASELINE_IN_FLIGHT.length, inFlight);
+        argon2PerSecondByInFlight[inFlight] = baseline.verificationsPerSecond;
+      }
       const run = await load({
         url: `${base}/auth/password/sign-in`,
         method: "POST",
@@ -68,7 +82,8 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       signInRuns.push(run);
       rounds.push({
         signInsPerSecond: run.requestsPerSecond,
-        argon2PerSecond: argon2.verificationsPerSecond,
+        argon2PerSecond: Math.max(...Object.values(argon2PerSecondByInFlight)),
+        argon2PerSecondByInFlight,
       });
     }
     const mean = (values: number[]) => Math.round(values.reduce((sum, v) => sum + v, 0) / values.length);
@@ -99,14 +114,18 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
     const ratio = Number((signIns.requestsPerSecond / argon2.verificationsPerSecond).toFixed(3));
     for (const [i, r] of rounds.entries()) {
       console.log(
-        `round ${i + 1}: sign-ins ${r.signInsPerSecond}/s, raw argon2id ${r.argon2PerSecond}/s → ${(r.signInsPerSecond / r.argon2PerSecond).toFixed(3)}`,
+        `round ${i + 1}: sign-ins ${r.signInsPerSecond}/s, raw argon2id ${r.argon2PerSecond}/s (${Object.entries(
+          r.argon2PerSecondByInFlight,
+        )
+          .map(([inFlight, perSecond]) => `${perSecond}/s with ${inFlight} in flight`)
+          .join(", ")}) → ${(r.signInsPerSecond / r.argon2PerSecond).toFixed(3)}`,
       );
     }
     console.log(
       `\nPassword sign-ins: ${signIns.requestsPerSecond}/s (p50 ${signIns.latencyP50Ms} ms, non-2xx ${signIns.non2xx})`,
     );
     console.log(
-      `Raw argon2id verifications (same parameters, ${SIGN_IN_CONCURRENCY} in flight): ${argon2.verificationsPerSecond}/s`,
+      `Raw argon2id verifications (same parameters, best of ${BASELINE_IN_FLIGHT.join(" or ")} in flight): ${argon2.verificationsPerSecond}/s`,
     );
     console.log(`ratio: ${ratio} (target ≥ 0.9)`);
     console.log(
@@ -122,6 +141,7 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
         rounds: ROUNDS,
         secondsPerRound: SECONDS / 2,
         signInConcurrency: SIGN_IN_CONCURRENCY,
+        baselineInFlight: BASELINE_IN_FLIGHT,
         usersMeConnections: 50,
       },
       rounds,
@@ -142,17 +162,11 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
   }
 }
 
-function runArgon2Baseline(seconds: number): Promise<{ verificationsPerSecond: number }> {
+function runArgon2Baseline(seconds: number, inFlight: number): Promise<{ verificationsPerSecond: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        path.join(here, "servers", "argon2.ts"),
-        String(seconds),
-        String(SIGN_IN_CONCURRENCY),
-      ],
+      ["--import", "tsx", path.join(here, "servers", "argon2.ts"), String(seconds), String(inFlight)],
       {
         cwd: repoRoot,
         stdio: ["ignore", "pipe", "inherit"],

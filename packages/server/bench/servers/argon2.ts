@@ -1,14 +1,15 @@
-// Raw argon2id verifications with the server's own parameters, as the baseline for sign-in throughput.
+// Raw argon2id verifications with the server's own parameters, as the baseline for sign-in throughput:
+// `verify` called directly, with the given number in flight (argv: seconds, in flight).
 import { verify } from "@node-rs/argon2";
 import { hashPassword } from "../../src/features/auth/passwords.ts";
 
 const seconds = Number(process.argv[2] ?? 10);
-const concurrency = Number(process.argv[3] ?? 8);
+const inFlight = Number(process.argv[3] ?? 8);
 const hash = await hashPassword("bench password 123");
 let done = 0;
 const deadline = performance.now() + seconds * 1000;
 await Promise.all(
-  Array.from({ length: concurrency }, async () => {
+  Array.from({ length: inFlight }, async () => {
     while (performance.now() < deadline) {
       if (!(await verify(hash, "bench password 123"))) throw new Error("verification failed");
       done++;

@@ -595,4 +595,34 @@ describe("sign-in rate limit", () => {
       await limited.close();
     }
   });
+
+  it("refuses even the right password once an address's budget is spent, and caps one IP across addresses", async () => {
+    const limited = await startTestServer({ signInRateLimit: 2, signInRateLimitWindowSeconds: 60 });
+    try {
+      const p = await createTestProject(limited, "Limited");
+      const headers = { "x-stack-project-id": p.projectId, "x-stack-access-type": "client" };
+      const signIn = (email: string, password: string) =>
+        api(limited.url, "/api/v1/auth/password/sign-in", {
+          method: "POST",
+          headers,
+          body: { email, password },
+        });
+      const signUp = await api(limited.url, "/api/v1/auth/password/sign-up", {
+        method: "POST",
+        headers,
+        body: { email: "real@example.com", password: "right password" },
+      });
+      expect(signUp.status).toBe(200);
+      expect((await signIn("real@example.com", "wrong password")).status).toBe(400);
+      expect((await signIn("real@example.com", "right password")).status).toBe(200);
+      const blocked = await signIn("real@example.com", "right password");
+      expect(blocked.status).toBe(429);
+      // The per-IP budget is ten times the per-address one: 20 attempts, 3 of them made above.
+      for (let i = 0; i < 17; i++)
+        expect((await signIn(`other${i}@example.com`, "whatever1")).status).toBe(400);
+      expect((await signIn("fresh@example.com", "whatever1")).status).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
 });

@@ -1,6 +1,5 @@
 import { randomInt } from "node:crypto";
 import Type from "typebox";
-import { prepared } from "../../db/prepared-statements.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
 import { requireUserSchema, tenancyContext } from "../../http/requirements.ts";
@@ -15,7 +14,7 @@ import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
-import { rateLimit } from "./rate-limit.ts";
+import { rateLimited } from "./rate-limit.ts";
 import { revokeUserSessions, sessionIdOfRefreshToken } from "./sessions.ts";
 import { createSignUpRuleContext, signUpRestriction } from "./sign-up-rules.ts";
 import { verifyTotp } from "./totp.ts";
@@ -120,7 +119,7 @@ export const passwordRoutes = [
         throw new KnownError("PASSWORD_AUTHENTICATION_NOT_ENABLED");
       const email = normalizeEmail(body.email);
       const { signInRateLimit: limit, signInRateLimitWindowSeconds: window } = app.env;
-      await rateLimit(
+      const credential = await rateLimited(
         app.database.db,
         [
           { bucket: `sign-in:email:${auth.tenancy.id}:${email}`, limit },
@@ -128,22 +127,20 @@ export const passwordRoutes = [
           { bucket: `sign-in:ip:${raw.ip}`, limit: limit * 10 },
         ],
         window,
+        app.database.db
+          .selectFrom("contact_channels as c")
+          .innerJoin("password_credentials as p", (join) =>
+            join.onRef("p.tenancy_id", "=", "c.tenancy_id").onRef("p.user_id", "=", "c.user_id"),
+          )
+          .innerJoin("users as u", (join) =>
+            join.onRef("u.tenancy_id", "=", "c.tenancy_id").onRef("u.id", "=", "c.user_id"),
+          )
+          .select(["c.user_id", "p.password_hash", "u.totp_secret"])
+          .where("c.tenancy_id", "=", auth.tenancy.id)
+          .where("c.type", "=", "email")
+          .where("c.value", "=", email)
+          .where("c.used_for_auth", "=", true),
       );
-      const credential = await app.database.db
-        .selectFrom("contact_channels as c")
-        .innerJoin("password_credentials as p", (join) =>
-          join.onRef("p.tenancy_id", "=", "c.tenancy_id").onRef("p.user_id", "=", "c.user_id"),
-        )
-        .innerJoin("users as u", (join) =>
-          join.onRef("u.tenancy_id", "=", "c.tenancy_id").onRef("u.id", "=", "c.user_id"),
-        )
-        .select(["c.user_id", "p.password_hash", "u.totp_secret"])
-        .modifyFront(prepared)
-        .where("c.tenancy_id", "=", auth.tenancy.id)
-        .where("c.type", "=", "email")
-        .where("c.value", "=", email)
-        .where("c.used_for_auth", "=", true)
-        .executeTakeFirst();
       if (!credential) {
         await verifyAgainstDummy(body.password);
         throw new KnownError("EMAIL_PASSWORD_MISMATCH");

@@ -1,34 +1,43 @@
-import { sql } from "kysely";
+import { type Expression, sql } from "kysely";
 import { prepared } from "../../db/prepared-statements.ts";
 import { StatusError } from "../../errors/index.ts";
 import type { Db } from "../users/records.ts";
 
 /**
- * Counts a hit in fixed windows shared by every process — several buckets, each with its own budget,
- * in one upsert — and refuses with 429 and `Retry-After` once any budget is spent. The SDK retries
- * 429s after that delay.
+ * Counts a hit in fixed windows shared by every process — several buckets, each with its own budget —
+ * and refuses with 429 and `Retry-After` once any budget is spent (the SDK retries 429s after that
+ * delay). The read the limit guards runs in the same statement, so a limited request costs no extra
+ * round trip; its row is only handed back while the budgets last.
  */
-export async function rateLimit(
+export async function rateLimited<Row>(
   db: Db,
   buckets: readonly { bucket: string; limit: number }[],
   windowSeconds: number,
-): Promise<void> {
+  guardedRead: Expression<Row>,
+): Promise<Row | undefined> {
   const windowMs = windowSeconds * 1000;
   const windowStart = new Date(Math.floor(Date.now() / windowMs) * windowMs);
-  const values = sql.join(buckets.map(({ bucket }) => sql`(${bucket}, ${windowStart}::timestamptz, 1)`));
-  const { rows } = await sql<{ bucket: string; count: number }>`
-    ${prepared} INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ${values}
-    ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
-    RETURNING bucket, count`.execute(db);
-  const exceeded = rows.some(
-    (row) => row.count > (buckets.find((b) => b.bucket === row.bucket)?.limit ?? Number.POSITIVE_INFINITY),
-  );
-  if (exceeded) {
+  const hits = sql.join(buckets.map(({ bucket }) => sql`(${bucket}, ${windowStart}::timestamptz, 1)`));
+  const budgets = sql.join(buckets.map(({ bucket, limit }) => sql`(${bucket}, ${limit}::bigint)`));
+  // The guarded read is evaluated either way (a read, never shown when over budget): one plan, one row.
+  const { rows } = await sql<{ over_budget: boolean; guarded: Row | null }>`
+    ${prepared} WITH counted AS (
+      INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ${hits}
+      ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
+      RETURNING bucket, count
+    )
+    SELECT (SELECT bool_or(counted.count > budget.limit_per_window)
+              FROM counted JOIN (VALUES ${budgets}) AS budget (bucket, limit_per_window) USING (bucket))
+             AS over_budget,
+           (SELECT to_jsonb(guarded) FROM (${guardedRead}) AS guarded LIMIT 1) AS guarded`.execute(db);
+  const [{ over_budget, guarded }] = rows as [(typeof rows)[number]];
+  if (over_budget) {
     const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + windowMs - Date.now()) / 1000));
     throw new StatusError(429, "Too many attempts. Please wait a moment and try again.", {
       "retry-after": String(retryAfter),
     });
   }
+  return guarded ?? undefined;
 }
 
 /** Finished windows are useless; the server drops them periodically so the table stays small. */
