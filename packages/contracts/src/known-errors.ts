@@ -181,6 +181,15 @@ export const knownErrors = {
     message,
     details: { message },
   })),
+  BOT_CHALLENGE_REQUIRED: define(() => ({
+    status: 409,
+    message: "This request needs a visible bot challenge: show it to the user and send its token again.",
+  })),
+  BOT_CHALLENGE_FAILED: define((message = "The bot challenge could not be verified.") => ({
+    status: 400,
+    message,
+    details: { message },
+  })),
   PASSWORD_TOO_SHORT: define((minLength: number) => ({
     status: 400,
     message: `Password too short. Minimum length is ${minLength}.`,

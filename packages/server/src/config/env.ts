@@ -32,6 +32,13 @@ export interface ServerEnv {
   /** SMTP server for outgoing e-mail (`smtp://user:pass@host:port`); unset = e-mails are only logged. */
   smtpUrl: string | null;
   emailFrom: string;
+  /**
+   * Secret key of a Cloudflare Turnstile widget: sign-ups carrying a `bot_challenge_token` are checked
+   * with it. Unset = no bot challenge (every sign-up passes it, as with upstream's switch to disable it).
+   */
+  turnstileSecretKey: string | null;
+  /** Where Turnstile tokens are verified (Cloudflare's `siteverify` unless pointed elsewhere). */
+  turnstileSiteverifyUrl: string;
   /** Sign-in attempts allowed per e-mail and per IP in each `signInRateLimitWindowSeconds`. */
   signInRateLimit: number;
   signInRateLimitWindowSeconds: number;
@@ -65,6 +72,10 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     accessTokenTtlSeconds: integer(env, "LATCHKEY_ACCESS_TOKEN_TTL_SECONDS", 600),
     smtpUrl: env.LATCHKEY_SMTP_URL?.trim() || null,
     emailFrom: env.LATCHKEY_EMAIL_FROM ?? "Latchkey <noreply@latchkey.local>",
+    turnstileSecretKey: env.LATCHKEY_TURNSTILE_SECRET_KEY?.trim() || null,
+    turnstileSiteverifyUrl:
+      env.LATCHKEY_TURNSTILE_SITEVERIFY_URL?.trim() ||
+      "https://challenges.cloudflare.com/turnstile/v0/siteverify",
     signInRateLimit: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT", 10),
     signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
     clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,

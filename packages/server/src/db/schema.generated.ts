@@ -356,6 +356,9 @@ export interface UsersTable {
   sync_dirty: ColumnType<boolean, boolean | undefined, boolean>;
   search_text: ColumnType<string | null, string | null | undefined, string | null>;
   has_verified_email: ColumnType<boolean, boolean | undefined, boolean>;
+  sign_up_ip: ColumnType<string | null, string | null | undefined, string | null>;
+  sign_up_email_normalized: ColumnType<string | null, string | null | undefined, string | null>;
+  sign_up_email_base: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface VerificationCodesTable {
@@ -662,6 +665,9 @@ export const databaseSchema = {
     sync_dirty: { type: "boolean", nullable: false, hasDefault: true },
     search_text: { type: "text", nullable: true, hasDefault: false },
     has_verified_email: { type: "boolean", nullable: false, hasDefault: true },
+    sign_up_ip: { type: "text", nullable: true, hasDefault: false },
+    sign_up_email_normalized: { type: "text", nullable: true, hasDefault: false },
+    sign_up_email_base: { type: "text", nullable: true, hasDefault: false },
   },
   verification_codes: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },

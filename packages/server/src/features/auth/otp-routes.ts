@@ -10,9 +10,11 @@ import { sendEmail } from "../emails/outbox.ts";
 import { createUser, normalizeEmail } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
+import { assessBotChallenge, type BotChallengeAssessment, botChallengeFields } from "./bot-challenge.ts";
 import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
-import { createSignUpRuleContext, signUpRestriction } from "./sign-up-rules.ts";
+import { checkSignUp } from "./sign-up-checks.ts";
+import { recordSignUpAssessment } from "./sign-up-risk.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
@@ -47,23 +49,29 @@ export const otpRoutes = [
         {
           email: Type.String({ format: "email" }),
           callback_url: Type.String(),
-          bot_challenge_token: Type.Optional(Type.String()),
-          bot_challenge_phase: Type.Optional(Type.String()),
-          bot_challenge_unavailable: Type.Optional(Type.Boolean()),
+          ...botChallengeFields,
         },
         { additionalProperties: false },
       ),
     },
-    handler: async ({ auth, body, app }) => {
+    handler: async ({ auth, body, app, raw }) => {
       assertOtpEnabled(auth);
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
       const email = normalizeEmail(body.email);
+      // Checked when the code is asked for; it counts if the code then creates an account.
+      const challenge = await assessBotChallenge(
+        app,
+        auth.tenancy.config,
+        body,
+        "send_magic_link_email",
+        endUserOrigin(app, raw).ip,
+      );
       // The nonce is chosen first so the code row can be found (and attempts counted) by it.
       const fullCode = await createCode(app.database.db, {
         tenancyId: auth.tenancy.id,
         purpose: "otp_sign_in",
-        data: { email },
+        data: { email, bot_challenge: challenge },
         lifetimeMs: 15 * 60 * 1000,
       });
       const nonce = fullCode.slice(OTP_LENGTH);
@@ -89,6 +97,7 @@ export const otpRoutes = [
     schemas: { body: codeBody },
     handler: async ({ auth, body, app, raw }) => {
       assertOtpEnabled(auth);
+      const origin = endUserOrigin(app, raw);
       const result = await app.database.db.transaction().execute(async (trx) => {
         const data = await checkCode(trx, {
           tenancyId: auth.tenancy.id,
@@ -122,15 +131,13 @@ export const otpRoutes = [
             .execute();
         } else {
           if (!auth.tenancy.config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
-          const restriction = signUpRestriction(
-            auth.tenancy.config,
-            createSignUpRuleContext({
-              email,
-              countryCode: endUserOrigin(app, raw).geo?.country_code,
-              authMethod: "otp",
-            }),
-            app.log,
-          );
+          const { restriction, assessment } = await checkSignUp(app, trx, auth, {
+            email,
+            origin,
+            authMethod: "otp",
+            // Codes sent before bot challenges were recorded passed none: they are scored as passed.
+            challenge: (data.bot_challenge as BotChallengeAssessment | undefined) ?? { status: "ok" },
+          });
           userId = await createUser(trx, tenancyContext(auth), {
             primary_email: email,
             primary_email_verified: true,
@@ -138,9 +145,10 @@ export const otpRoutes = [
             otp_auth_enabled: true,
             ...restriction,
           });
+          await recordSignUpAssessment(trx, auth.tenancy.id, userId, assessment);
         }
         return {
-          ...(await signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) })),
+          ...(await signIn(app, trx, auth, userId, { origin })),
           is_new_user: isNewUser,
         };
       });

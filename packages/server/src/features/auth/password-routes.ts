@@ -11,12 +11,14 @@ import { selectUser } from "../users/records.ts";
 import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
 import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
+import { assessBotChallenge, botChallengeFields } from "./bot-challenge.ts";
 import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { rateLimited } from "./rate-limit.ts";
 import { revokeUserSessions, sessionIdOfRefreshToken } from "./sessions.ts";
-import { createSignUpRuleContext, signUpRestriction } from "./sign-up-rules.ts";
+import { checkSignUp } from "./sign-up-checks.ts";
+import { recordSignUpAssessment } from "./sign-up-risk.ts";
 import { verifyTotp } from "./totp.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
 
@@ -41,9 +43,7 @@ export const passwordRoutes = [
           email: Type.String({ format: "email" }),
           password: Type.String({ maxLength: 70 }),
           verification_callback_url: Type.Optional(Type.String()),
-          bot_challenge_token: Type.Optional(Type.String()),
-          bot_challenge_phase: Type.Optional(Type.String()),
-          bot_challenge_unavailable: Type.Optional(Type.Boolean()),
+          ...botChallengeFields,
         },
         { additionalProperties: false },
       ),
@@ -62,15 +62,14 @@ export const passwordRoutes = [
       if (!config.auth.allowSignUp && !upgrading) throw new KnownError("SIGN_UP_NOT_ENABLED");
       assertPasswordRules(body.password);
       const email = normalizeEmail(body.email);
-      const restriction = signUpRestriction(
-        config,
-        createSignUpRuleContext({
-          email,
-          countryCode: endUserOrigin(app, raw).geo?.country_code,
-          authMethod: "password",
-        }),
-        app.log,
-      );
+      const origin = endUserOrigin(app, raw);
+      const challenge = await assessBotChallenge(app, config, body, "sign_up_with_credential", origin.ip);
+      const { restriction, assessment } = await checkSignUp(app, app.database.db, auth, {
+        email,
+        origin,
+        authMethod: "password",
+        challenge,
+      });
       const ctx = tenancyContext(auth);
       const tokens = await app.database.db.transaction().execute(async (trx) => {
         let userId: string;
@@ -92,7 +91,8 @@ export const passwordRoutes = [
             ...restriction,
           });
         }
-        return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
+        await recordSignUpAssessment(trx, auth.tenancy.id, userId, assessment);
+        return signIn(app, trx, auth, userId, { origin });
       });
       if (!upgrading) recordSignUp(app, auth, tokens.user_id, "password");
       if (body.verification_callback_url) {

@@ -181,6 +181,24 @@ describe("sign-up rules", () => {
     expect((await otpSignIn(existing)).body).toMatchObject({ is_new_user: false });
   });
 
+  it("passes every bot challenge when no Turnstile secret is configured", async () => {
+    const project = await projectWithRules({});
+    const res = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: clientHeaders(project),
+      body: {
+        email: uniqueEmail(),
+        password: "correct horse battery",
+        bot_challenge_token: "anything",
+        bot_challenge_phase: "invisible",
+      },
+    });
+    expect(res.status).toBe(200);
+    expect((await readUser(project, res.body.user_id)).risk_scores).toEqual({
+      sign_up: { bot: 0, free_trial_abuse: 0 },
+    });
+  });
+
   it("keeps each project's rules to itself", async () => {
     await projectWithRules({ everyone: { condition: "true", action: { type: "reject" } } });
     const other = await projectWithRules({});

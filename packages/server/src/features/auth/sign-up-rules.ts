@@ -13,6 +13,9 @@ export interface SignUpRuleContext {
   riskScores: { bot: number; free_trial_abuse: number };
 }
 
+/** Told of every rule whose condition matched a sign-up, decisive or not. */
+export type RuleMatchListener = (ruleId: string, action: "allow" | "reject" | "restrict" | "log") => void;
+
 export interface SignUpRulesOutcome {
   allowed: boolean;
   /** The first matching `restrict` rule: the new user is created restricted because of it. */
@@ -40,6 +43,7 @@ export function createSignUpRuleContext(input: {
   countryCode?: string | null;
   authMethod: SignUpRuleContext["authMethod"];
   oauthProvider?: string | null;
+  riskScores?: SignUpRuleContext["riskScores"];
 }): SignUpRuleContext {
   const email = input.email.trim().toLowerCase();
   return {
@@ -48,8 +52,7 @@ export function createSignUpRuleContext(input: {
     countryCode: input.countryCode?.toUpperCase() ?? "",
     authMethod: input.authMethod,
     oauthProvider: input.oauthProvider ?? "",
-    // No risk scoring yet: every sign-up scores 0, as a user created without scores does.
-    riskScores: { bot: 0, free_trial_abuse: 0 },
+    riskScores: input.riskScores ?? { bot: 0, free_trial_abuse: 0 },
   };
 }
 
@@ -74,6 +77,7 @@ export function evaluateSignUpRules(
   config: RenderedConfig,
   context: SignUpRuleContext,
   log: (message: string) => void,
+  onMatch: RuleMatchListener = () => {},
 ): SignUpRulesOutcome {
   const rules = Object.entries(config.auth.signUpRules).sort(
     ([idA, a], [idB, b]) => b.priority - a.priority || (idA < idB ? -1 : idA > idB ? 1 : 0),
@@ -90,6 +94,7 @@ export function evaluateSignUpRules(
     }
     if (!matches) continue;
     log(`sign-up rule ${ruleId} matched ${context.email} (${rule.action.type})`);
+    onMatch(ruleId, rule.action.type);
     if (rule.action.type === "restrict") restrictingRuleId ??= ruleId;
     if (rule.action.type === "allow" || rule.action.type === "reject") {
       return { allowed: rule.action.type === "allow", restrictingRuleId };
@@ -97,6 +102,10 @@ export function evaluateSignUpRules(
   }
   return { allowed: config.auth.signUpRulesDefaultAction !== "reject", restrictingRuleId };
 }
+
+export type SignUpRestriction =
+  | { restricted_by_admin: true; restricted_by_admin_private_details: string }
+  | Record<string, never>;
 
 /**
  * Applies the rules to a sign-up about to create (or upgrade to) a regular user: refuses it with
@@ -106,8 +115,9 @@ export function signUpRestriction(
   config: RenderedConfig,
   context: SignUpRuleContext,
   log: (message: string) => void,
-): { restricted_by_admin: true; restricted_by_admin_private_details: string } | Record<string, never> {
-  const outcome = evaluateSignUpRules(config, context, log);
+  onMatch?: RuleMatchListener,
+): SignUpRestriction {
+  const outcome = evaluateSignUpRules(config, context, log, onMatch);
   if (!outcome.allowed) throw new KnownError("SIGN_UP_REJECTED");
   if (!outcome.restrictingRuleId) return {};
   const displayName = config.auth.signUpRules[outcome.restrictingRuleId]?.displayName;
