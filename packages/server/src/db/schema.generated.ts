@@ -359,6 +359,7 @@ export interface UsersTable {
   sign_up_ip: ColumnType<string | null, string | null | undefined, string | null>;
   sign_up_email_normalized: ColumnType<string | null, string | null | undefined, string | null>;
   sign_up_email_base: ColumnType<string | null, string | null | undefined, string | null>;
+  sign_up_recorded_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface VerificationCodesTable {
@@ -668,6 +669,7 @@ export const databaseSchema = {
     sign_up_ip: { type: "text", nullable: true, hasDefault: false },
     sign_up_email_normalized: { type: "text", nullable: true, hasDefault: false },
     sign_up_email_base: { type: "text", nullable: true, hasDefault: false },
+    sign_up_recorded_at: { type: "timestamp with time zone", nullable: true, hasDefault: false },
   },
   verification_codes: {
     tenancy_id: { type: "uuid", nullable: false, hasDefault: false },

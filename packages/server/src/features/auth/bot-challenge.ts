@@ -2,7 +2,7 @@ import type { RenderedConfig } from "@latchkey/contracts";
 import Type, { type Static } from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError } from "../../errors/index.ts";
-import { isTrustedUrl } from "./trusted-urls.ts";
+import { isTrustedHostname } from "./trusted-urls.ts";
 
 /**
  * The bot-challenge fields sign-up requests may carry. The SDK first sends an invisible Turnstile
@@ -12,8 +12,10 @@ import { isTrustedUrl } from "./trusted-urls.ts";
 export const botChallengeFields = {
   bot_challenge_token: Type.Optional(Type.String({ maxLength: 4096 })),
   bot_challenge_phase: Type.Optional(Type.Union([Type.Literal("invisible"), Type.Literal("visible")])),
-  // The SDK sends the string "true"; earlier Latchkey releases documented a boolean.
-  bot_challenge_unavailable: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal(true)])),
+  // The SDK sends the string "true"; earlier Latchkey releases took a boolean (false: not unavailable).
+  bot_challenge_unavailable: Type.Optional(
+    Type.Union([Type.Literal("true"), Type.Literal(true), Type.Literal(false)]),
+  ),
 };
 const botChallengeRequest = Type.Object(botChallengeFields);
 export type BotChallengeRequest = Static<typeof botChallengeRequest>;
@@ -49,7 +51,7 @@ export async function assessBotChallenge(
 ): Promise<BotChallengeAssessment> {
   const secret = app.env.turnstileSecretKey;
   if (!secret) return { status: "ok" };
-  if (request.bot_challenge_unavailable !== undefined) {
+  if (request.bot_challenge_unavailable !== undefined && request.bot_challenge_unavailable !== false) {
     if (request.bot_challenge_token !== undefined || request.bot_challenge_phase !== undefined)
       throw new KnownError(
         "SCHEMA_ERROR",
@@ -99,13 +101,7 @@ async function verifyToken(
   }
   if (!verdict.success) return "invalid";
   // A token solved on someone else's site, or for another form, does not count.
-  const hostname = verdict.hostname;
-  if (
-    typeof hostname === "string" &&
-    !isTrustedUrl(config, `https://${hostname}`) &&
-    !isTrustedUrl(config, `http://${hostname}`)
-  )
-    return "invalid";
+  if (typeof verdict.hostname === "string" && !isTrustedHostname(config, verdict.hostname)) return "invalid";
   if (typeof verdict.action === "string" && verdict.action !== action) return "invalid";
   return "ok";
 }

@@ -7,6 +7,7 @@ import { tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { sendEmail } from "../emails/outbox.ts";
+import { emailAddress } from "../users/schemas.ts";
 import { createUser, normalizeEmail } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
@@ -47,7 +48,7 @@ export const otpRoutes = [
     schemas: {
       body: Type.Object(
         {
-          email: Type.String({ format: "email" }),
+          email: emailAddress,
           callback_url: Type.String(),
           ...botChallengeFields,
         },

@@ -8,7 +8,8 @@ import { recordSignUp } from "../analytics/events.ts";
 import { sendContactVerification } from "../contact-channels/verification.ts";
 import { sendEmail } from "../emails/outbox.ts";
 import { selectUser } from "../users/records.ts";
-import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
+import { EMAIL_MAX_LENGTH, emailAddress } from "../users/schemas.ts";
+import { createUser, normalizeEmail, updateUser, withPasswordHashed } from "../users/service.ts";
 import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { assessBotChallenge, botChallengeFields } from "./bot-challenge.ts";
@@ -40,7 +41,7 @@ export const passwordRoutes = [
     schemas: {
       body: Type.Object(
         {
-          email: Type.String({ format: "email" }),
+          email: emailAddress,
           password: Type.String({ maxLength: 70 }),
           verification_callback_url: Type.Optional(Type.String()),
           ...botChallengeFields,
@@ -71,6 +72,7 @@ export const passwordRoutes = [
         challenge,
       });
       const ctx = tenancyContext(auth);
+      const credentials = await withPasswordHashed({ password: body.password });
       const tokens = await app.database.db.transaction().execute(async (trx) => {
         let userId: string;
         if (upgrading) {
@@ -79,7 +81,7 @@ export const passwordRoutes = [
             is_anonymous: false,
             primary_email: email,
             primary_email_auth_enabled: true,
-            password: body.password,
+            ...credentials,
             ...restriction,
           });
         } else {
@@ -87,7 +89,7 @@ export const passwordRoutes = [
             primary_email: email,
             primary_email_auth_enabled: true,
             primary_email_verified: false,
-            password: body.password,
+            ...credentials,
             ...restriction,
           });
         }
@@ -109,7 +111,7 @@ export const passwordRoutes = [
     access: anyAccess,
     schemas: {
       body: Type.Object(
-        { email: Type.String({ minLength: 1 }), password: Type.String() },
+        { email: Type.String({ minLength: 1, maxLength: EMAIL_MAX_LENGTH }), password: Type.String() },
         { additionalProperties: false },
       ),
       response: tokenPair,
@@ -135,7 +137,8 @@ export const passwordRoutes = [
           .innerJoin("users as u", (join) =>
             join.onRef("u.tenancy_id", "=", "c.tenancy_id").onRef("u.id", "=", "c.user_id"),
           )
-          .select(["c.user_id", "p.password_hash", "u.totp_secret"])
+          .select(["c.user_id", "p.password_hash"])
+          .select((eb) => eb("u.totp_secret", "is not", null).as("has_totp"))
           .where("c.tenancy_id", "=", auth.tenancy.id)
           .where("c.type", "=", "email")
           .where("c.value", "=", email)
@@ -155,7 +158,7 @@ export const passwordRoutes = [
           .where("user_id", "=", credential.user_id)
           .execute();
       }
-      if (credential.totp_secret) {
+      if (credential.has_totp) {
         const attemptCode = await createCode(app.database.db, {
           tenancyId: auth.tenancy.id,
           purpose: "mfa_sign_in",
@@ -198,10 +201,11 @@ export const passwordRoutes = [
       const keep = refreshToken
         ? await sessionIdOfRefreshToken(app.database.db, auth.tenancy.id, refreshToken)
         : null;
+      const passwordHash = await hashPassword(body.new_password);
       await app.database.db.transaction().execute(async (trx) => {
         await trx
           .updateTable("password_credentials")
-          .set({ password_hash: await hashPassword(body.new_password), updated_at: new Date() })
+          .set({ password_hash: passwordHash, updated_at: new Date() })
           .where("tenancy_id", "=", auth.tenancy.id)
           .where("user_id", "=", user.id)
           .execute();
@@ -244,7 +248,7 @@ export const passwordRoutes = [
     access: anyAccess,
     schemas: {
       body: Type.Object(
-        { email: Type.String({ format: "email" }), callback_url: Type.String() },
+        { email: emailAddress, callback_url: Type.String() },
         { additionalProperties: false },
       ),
     },

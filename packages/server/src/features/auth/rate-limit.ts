@@ -7,7 +7,8 @@ import type { Db } from "../users/records.ts";
  * Counts a hit in fixed windows shared by every process — several buckets, each with its own budget —
  * and refuses with 429 and `Retry-After` once any budget is spent (the SDK retries 429s after that
  * delay). The read the limit guards runs in the same statement, so a limited request costs no extra
- * round trip; its row is only handed back while the budgets last.
+ * round trip; its row is only handed back while the budgets last. The row travels as JSON: give it
+ * columns that survive that (text, numbers, booleans — not bytea or timestamps).
  */
 export async function rateLimited<Row>(
   db: Db,

@@ -128,9 +128,19 @@ describe("bot challenge", () => {
     const down = await signUp(p, { bot_challenge_token: "down" });
     expect(down.status).toBe(200);
     expect(await riskOf(p, down.body.user_id)).toEqual({ sign_up: { bot: 0, free_trial_abuse: 0 } });
+    // A client that could not show the challenge proves nothing: let in, scored as failing it.
     const unavailable = await signUp(p, { bot_challenge_unavailable: "true" });
     expect(unavailable.status).toBe(200);
-    expect(await riskOf(p, unavailable.body.user_id)).toEqual({ sign_up: { bot: 0, free_trial_abuse: 0 } });
+    expect(await riskOf(p, unavailable.body.user_id)).toEqual({ sign_up: { bot: 80, free_trial_abuse: 40 } });
+    // Earlier Latchkey releases took a boolean; false means the challenge was available.
+    const notUnavailable = await signUp(p, {
+      bot_challenge_unavailable: false,
+      bot_challenge_token: "pass",
+      bot_challenge_phase: "invisible",
+    });
+    expect(await riskOf(p, notUnavailable.body.user_id)).toEqual({
+      sign_up: { bot: 0, free_trial_abuse: 0 },
+    });
     // The invisible phase cannot be passed by an outage.
     const invisibleDown = await signUp(p, { bot_challenge_token: "down", bot_challenge_phase: "invisible" });
     expect(invisibleDown.body.code).toBe("BOT_CHALLENGE_REQUIRED");
@@ -160,6 +170,24 @@ describe("bot challenge", () => {
     });
   });
 
+  it("accepts tokens solved on a trusted domain, whatever its port", async () => {
+    const p = await project();
+    await patchEnvironmentConfig(test, p, {
+      "domains.allowLocalhost": false,
+      "domains.trustedDomains.app": { baseUrl: "https://app.example.com:8443", handlerPath: "/handler" },
+    });
+    const trusted = await signUp(p, {
+      bot_challenge_token: "pass@app.example.com",
+      bot_challenge_phase: "invisible",
+    });
+    expect(trusted.status).toBe(200);
+    const local = await signUp(p, {
+      bot_challenge_token: "pass@localhost",
+      bot_challenge_phase: "invisible",
+    });
+    expect(local.body.code).toBe("BOT_CHALLENGE_REQUIRED");
+  });
+
   it("answers malformed challenge fields with SCHEMA_ERROR", async () => {
     const p = await project();
     const badPhase = await signUp(p, { bot_challenge_token: "pass", bot_challenge_phase: "sideways" });
@@ -168,6 +196,16 @@ describe("bot challenge", () => {
     const contradictory = await signUp(p, { bot_challenge_unavailable: "true", bot_challenge_token: "pass" });
     expect(contradictory.status).toBe(400);
     expect(contradictory.body.code).toBe("SCHEMA_ERROR");
+    // Addresses past RFC 5321's 254 characters are refused before anything looks at them.
+    const long = await signUp(p, { email: `${"1".repeat(60)}@${"a".repeat(200)}.example` });
+    expect(long.body.code).toBe("SCHEMA_ERROR");
+    const longSignIn = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: clientHeaders(p),
+      body: { email: `${"x".repeat(5000)}@example.com`, password: "whatever1" },
+    });
+    expect(longSignIn.status).toBe(400);
+    expect(longSignIn.body.code).toBe("SCHEMA_ERROR");
     expect(await userCount(p)).toBe(0);
   });
 
@@ -211,16 +249,44 @@ describe("sign-up risk scores", () => {
     expect(await riskOf(b, elsewhere.body.user_id)).toEqual({ sign_up: { bot: 0, free_trial_abuse: 0 } });
   });
 
-  it("scores look-alike addresses, not other spellings of one inbox", async () => {
+  it("scores look-alike addresses and other spellings of one inbox", async () => {
     const p = await project();
     const stamp = Date.now();
     await signUp(p, { ...pass, email: `alice.smith${stamp}@example.org` });
     // Base `alice-smith@example.org` once the trailing digits go; another address, so it scores.
     const lookAlike = await signUp(p, { ...pass, email: `alice_smith${stamp + 1}@example.org` });
     expect(await riskOf(p, lookAlike.body.user_id)).toEqual({ sign_up: { bot: 20, free_trial_abuse: 60 } });
-    await signUp(p, { ...pass, email: `bob.jones${stamp}@gmail.com` });
+    // Gmail ignores dots and +tags: a second account for one inbox, with another base (`bobjones`).
+    await signUp(p, { ...pass, email: `bob.jones.${stamp}@gmail.com` });
     const sameInbox = await signUp(p, { ...pass, email: `bobjones${stamp}+shop@gmail.com` });
-    expect(await riskOf(p, sameInbox.body.user_id)).toEqual({ sign_up: { bot: 0, free_trial_abuse: 0 } });
+    expect(await riskOf(p, sameInbox.body.user_id)).toEqual({ sign_up: { bot: 20, free_trial_abuse: 60 } });
+    const unrelated = await signUp(p, { ...pass, email: `carol.white.${stamp}@gmail.com` });
+    expect(await riskOf(p, unrelated.body.user_id)).toEqual({ sign_up: { bot: 0, free_trial_abuse: 0 } });
+  });
+
+  it("compares with when an upgraded anonymous user signed up, not when it was created", async () => {
+    const p = await project();
+    const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: clientHeaders(p),
+    });
+    await test.server.app.database.db
+      .updateTable("users")
+      .set({ signed_up_at: new Date(Date.now() - 3 * 24 * 3600 * 1000) })
+      .where("id", "=", anonymous.body.user_id)
+      .execute();
+    const upgrade = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: clientHeaders(p, undefined, {
+        "x-forwarded-for": "192.0.2.120",
+        "x-stack-access-token": anonymous.body.access_token,
+        "x-stack-allow-anonymous-user": "true",
+      }),
+      body: { email: unrelatedEmail(), password: "correct horse battery", ...pass },
+    });
+    expect(upgrade.body.user_id).toBe(anonymous.body.user_id);
+    const next = await signUp(p, pass, "192.0.2.120");
+    expect(await riskOf(p, next.body.user_id)).toEqual({ sign_up: { bot: 35, free_trial_abuse: 70 } });
   });
 
   it("caps the sum at 100, and lets sign-up rules read the scores", async () => {

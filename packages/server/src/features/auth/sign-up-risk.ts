@@ -26,7 +26,7 @@ export interface SignUpAssessment {
 const WEIGHTS = {
   /** Another sign-up from the same address within the window. */
   sameIp: { bot: 35, free_trial_abuse: 70 },
-  /** Another address with the same base (alice1@, alice.2@) within the window. */
+  /** Another address with the same base (alice1@, alice.2@) or inbox within the window. */
   similarEmail: { bot: 20, free_trial_abuse: 60 },
   challengeFailed: { bot: 80, free_trial_abuse: 40 },
   /** Failed the invisible challenge, then solved the visible one. */
@@ -74,12 +74,30 @@ export function emailBaseForRisk(email: string | null): string | null {
   const parts = splitEmail(email);
   if (!parts) return null;
   const untagged = parts.local.split("+")[0] || parts.local;
-  const base = untagged
-    .replace(/[._-]+/g, "-")
-    .replace(/(-\d+)+$/, "")
-    .replace(/\d+$/, "")
-    .replace(/^-+|-+$/g, "");
+  const base = trimDashes(withoutTrailingNumbers(untagged.replace(/[._-]+/g, "-")));
   return `${base || untagged}@${PROVIDERS[parts.domain]?.canonical ?? parts.domain}`;
+}
+
+const isDigit = (char: string | undefined) => char !== undefined && char >= "0" && char <= "9";
+
+/** `alice-12-34` → `alice`, `alice123` → `alice`; a scan from the end, linear in the length. */
+function withoutTrailingNumbers(local: string): string {
+  let end = local.length;
+  for (;;) {
+    let start = end;
+    while (isDigit(local[start - 1])) start--;
+    if (start === end) return local.slice(0, end);
+    if (local[start - 1] !== "-") return local.slice(0, start);
+    end = start - 1;
+  }
+}
+
+function trimDashes(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (text[start] === "-") start++;
+  while (end > start && text[end - 1] === "-") end--;
+  return text.slice(start, end);
 }
 
 const privateNetworks = new BlockList();
@@ -134,19 +152,26 @@ export async function assessSignUp(
   facts: SignUpFacts,
   challenge: BotChallengeAssessment,
 ): Promise<SignUpAssessment> {
+  // Another inbox of the same pattern, or another spelling of the same inbox (`a+1@gmail.com`,
+  // `a+2@gmail.com`): either way one person collecting accounts.
   const { rows } = await sql<{ same_ip: boolean; similar_email: boolean }>`
     SELECT EXISTS (SELECT 1 FROM users
                     WHERE tenancy_id = ${tenancyId} AND sign_up_ip = ${facts.ip}
-                      AND signed_up_at > now() - ${RECENT_WINDOW}::interval) AS same_ip,
+                      AND sign_up_recorded_at > now() - ${RECENT_WINDOW}::interval) AS same_ip,
            EXISTS (SELECT 1 FROM users
                     WHERE tenancy_id = ${tenancyId} AND sign_up_email_base = ${facts.emailBase}
-                      AND sign_up_email_normalized <> ${facts.emailNormalized}
-                      AND signed_up_at > now() - ${RECENT_WINDOW}::interval) AS similar_email`.execute(db);
+                      AND sign_up_recorded_at > now() - ${RECENT_WINDOW}::interval)
+           OR EXISTS (SELECT 1 FROM users
+                       WHERE tenancy_id = ${tenancyId} AND sign_up_email_normalized = ${facts.emailNormalized}
+                         AND sign_up_recorded_at > now() - ${RECENT_WINDOW}::interval) AS similar_email`.execute(
+    db,
+  );
   const recent = rows[0]!;
   let scores: RiskScores = { bot: 0, free_trial_abuse: 0 };
   if (recent.same_ip) scores = add(scores, WEIGHTS.sameIp);
   if (recent.similar_email) scores = add(scores, WEIGHTS.similarEmail);
-  if (challenge.status === "invalid")
+  // A client saying it could not show the challenge proves nothing either: scored as failing it.
+  if (challenge.status === "invalid" || challenge.visibleChallengeResult === "error")
     scores = add(
       scores,
       challenge.visibleChallengeResult === "ok" ? WEIGHTS.challengeRecovered : WEIGHTS.challengeFailed,
@@ -170,6 +195,8 @@ export async function recordSignUpAssessment(
       sign_up_ip: assessment.facts.ip,
       sign_up_email_normalized: assessment.facts.emailNormalized,
       sign_up_email_base: assessment.facts.emailBase,
+      // Not signed_up_at: an anonymous user upgraded now signed up now, whenever it was created.
+      sign_up_recorded_at: sql`now()`,
       risk_score_bot: assessment.scores.bot,
       risk_score_free_trial_abuse: assessment.scores.free_trial_abuse,
     })

@@ -1,3 +1,4 @@
+import { createContext, Script } from "node:vm";
 import type { RenderedConfig } from "@latchkey/contracts";
 import { Environment } from "@marcbachmann/cel-js";
 import { KnownError } from "../../errors/index.ts";
@@ -34,9 +35,27 @@ const environment = new Environment()
  * A quantified group that itself contains a quantifier (`(a+)+`, `(\w*@)*`): the shape whose
  * backtracking grows exponentially. The CEL library matches with JavaScript regular expressions, which
  * run on the request's thread, so such a pattern in a project's rule would let a crafted e-mail address
- * stall the server; the rule is treated as failing to evaluate instead.
+ * stall the server; the rule is treated as failing to evaluate instead, without being run.
  */
 const NESTED_QUANTIFIER = /\([^()]*[*+}][^()]*\)\s*[*+{]/;
+
+/**
+ * How long one condition may run. Patterns that backtrack without nested quantifiers (`(a|aa)+`) get
+ * past the check above; V8 stops any script at this budget, a regular expression mid-match included,
+ * and the rule then counts as failing to evaluate.
+ */
+export const CONDITION_BUDGET_MS = 25;
+const budgetContext = createContext({ task: null as null | (() => unknown) });
+const runTask = new Script("task()");
+
+function withinBudget<T>(task: () => T): T {
+  budgetContext.task = task;
+  try {
+    return runTask.runInContext(budgetContext, { timeout: CONDITION_BUDGET_MS }) as T;
+  } finally {
+    budgetContext.task = null;
+  }
+}
 
 export function createSignUpRuleContext(input: {
   email: string;
@@ -84,10 +103,11 @@ export function evaluateSignUpRules(
   );
   let restrictingRuleId: string | null = null;
   for (const [ruleId, rule] of rules) {
-    if (!rule.enabled || !rule.condition) continue;
+    const condition = rule.condition;
+    if (!rule.enabled || !condition) continue;
     let matches = false;
     try {
-      matches = conditionHolds(rule.condition, context);
+      matches = withinBudget(() => conditionHolds(condition, context));
     } catch (error) {
       log(`sign-up rule ${ruleId}: the condition could not be evaluated (${(error as Error).message})`);
       continue;

@@ -21,17 +21,33 @@ export function isTrustedUrl(config: RenderedConfig, candidate: string): boolean
   );
 }
 
-function originMatches(pattern: string, url: URL): boolean {
-  const match = /^(https?):\/\/([^/]+)/i.exec(pattern.trim());
-  if (!match) return false;
-  const [, protocol, host] = match;
-  if (`${protocol!.toLowerCase()}:` !== url.protocol) return false;
-  const hostPattern = new RegExp(
-    `^${host!
+/**
+ * Whether a bare host name (no scheme, no port — as Turnstile reports where a challenge was solved)
+ * belongs to one of the project's trusted domains, or is local when the project allows localhost.
+ */
+export function isTrustedHostname(config: RenderedConfig, hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  if (config.domains.allowLocalhost && (LOCAL_HOSTS.has(host) || host.endsWith(".localhost"))) return true;
+  return Object.values(config.domains.trustedDomains).some((domain) => {
+    const match = /^https?:\/\/([^/:]+)/i.exec(domain.baseUrl?.trim() ?? "");
+    return match !== null && hostPattern(match[1]!).test(host);
+  });
+}
+
+/** A trusted domain's host, where `*` stands for any run of characters. */
+const hostPattern = (host: string) =>
+  new RegExp(
+    `^${host
       .toLowerCase()
       .split("*")
       .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
       .join("[^/]*")}$`,
   );
-  return hostPattern.test(url.host.toLowerCase());
+
+function originMatches(pattern: string, url: URL): boolean {
+  const match = /^(https?):\/\/([^/]+)/i.exec(pattern.trim());
+  if (!match) return false;
+  const [, protocol, host] = match;
+  if (`${protocol!.toLowerCase()}:` !== url.protocol) return false;
+  return hostPattern(host!).test(url.host.toLowerCase());
 }

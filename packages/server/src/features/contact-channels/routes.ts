@@ -6,6 +6,7 @@ import { isUuid, rejectServerOnlyFields, requireUserSchema, resolveUserId } from
 import { defineRoute, json, success } from "../../http/route.ts";
 import { isTrustedUrl } from "../auth/trusted-urls.ts";
 import { selectUser } from "../users/records.ts";
+import { emailAddress } from "../users/schemas.ts";
 import { insertChannel, normalizeEmail, rethrowEmailConflict } from "../users/service.ts";
 import { checkCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute } from "../verification-codes/routes.ts";
@@ -149,7 +150,7 @@ export const contactChannelRoutes = [
         {
           user_id: Type.String(),
           type: Type.Literal("email"),
-          value: Type.String({ format: "email" }),
+          value: emailAddress,
           used_for_auth: Type.Boolean(),
           is_primary: Type.Optional(Type.Boolean()),
           is_verified: Type.Optional(Type.Boolean()),
@@ -277,7 +278,7 @@ export const contactChannelRoutes = [
       params: channelParams,
       body: Type.Object(
         {
-          value: Type.Optional(Type.String({ format: "email" })),
+          value: Type.Optional(emailAddress),
           type: Type.Optional(Type.Literal("email")),
           used_for_auth: Type.Optional(Type.Boolean()),
           is_primary: Type.Optional(Type.Boolean()),

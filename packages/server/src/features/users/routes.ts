@@ -15,7 +15,7 @@ import {
   userIdParams,
   userListQuery,
 } from "./schemas.ts";
-import { createUser, updateUser } from "./service.ts";
+import { createUser, updateUser, withPasswordHashed } from "./service.ts";
 import { accessLevel, userView } from "./views.ts";
 
 const tags = ["Users"];
@@ -29,9 +29,10 @@ async function readUser(app: AppContext, auth: RequestAuth, userId: string) {
 }
 
 async function applyUpdate(app: AppContext, auth: RequestAuth, userId: string, body: UserUpdateInput) {
+  const update = await withPasswordHashed(body);
   await app.database.db.transaction().execute(async (trx) => {
     const image = await profileImageField(trx, app, auth, "user-profile-images", body.profile_image_url);
-    await updateUser(trx, tenancyContext(auth), userId, { ...body, profile_image_url: image });
+    await updateUser(trx, tenancyContext(auth), userId, { ...update, profile_image_url: image });
   });
   return readUser(app, auth, userId);
 }
@@ -98,9 +99,10 @@ export const userRoutes = [
       if ((body.password || body.password_hash) && !auth.tenancy.config.auth.password.allowSignIn) {
         throw new StatusError(400, "Password authentication is not enabled for this project.");
       }
+      const input = await withPasswordHashed(body);
       const userId = await app.database.db.transaction().execute(async (trx) => {
         const image = await profileImageField(trx, app, auth, "user-profile-images", body.profile_image_url);
-        return createUser(trx, tenancyContext(auth), { ...body, profile_image_url: image });
+        return createUser(trx, tenancyContext(auth), { ...input, profile_image_url: image });
       });
       recordSignUp(app, auth, userId, body.is_anonymous ? "anonymous" : "server");
       const user = await selectUser(app.database.db, auth.tenancy.id, userId);

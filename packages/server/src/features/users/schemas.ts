@@ -1,5 +1,10 @@
 import Type, { type Static } from "typebox";
 
+/** RFC 5321's limit on an address (a path of 256 octets, less the angle brackets). */
+export const EMAIL_MAX_LENGTH = 254;
+/** An e-mail address as requests carry it. */
+export const emailAddress = Type.String({ format: "email", maxLength: EMAIL_MAX_LENGTH });
+
 const json = Type.Unknown();
 const nullableString = Type.Union([Type.String(), Type.Null()]);
 const riskScore = Type.Integer({ minimum: 0, maximum: 100 });
@@ -13,7 +18,7 @@ const clientUpdateFields = {
   totp_secret_base64: Type.Optional(nullableString),
   otp_auth_enabled: Type.Optional(Type.Boolean()),
   passkey_auth_enabled: Type.Optional(Type.Boolean()),
-  primary_email: Type.Optional(Type.Union([Type.String({ format: "email" }), Type.Null()])),
+  primary_email: Type.Optional(Type.Union([emailAddress, Type.Null()])),
 };
 
 const serverFields = {
@@ -51,7 +56,7 @@ export const serverUserCreate = Type.Object(
   {
     ...clientUpdateFields,
     ...serverFields,
-    primary_email: Type.Optional(Type.Union([Type.String({ format: "email" }), Type.Null()])),
+    primary_email: Type.Optional(Type.Union([emailAddress, Type.Null()])),
     is_anonymous: Type.Optional(Type.Boolean()),
     oauth_providers: Type.Optional(
       Type.Array(

@@ -27,6 +27,21 @@ function totpBytes(base64: string | null | undefined): Buffer | null | undefined
  * Creates a user with its primary e-mail channel, credentials, OAuth accounts, default project
  * permissions and (when configured) a personal team. Runs inside the caller's transaction.
  */
+/**
+ * The input with its plain `password` replaced by its argon2id hash. Call it before opening the write's
+ * transaction: a hash waits for a free hashing slot, and a pooled connection held meanwhile is one the
+ * rest of the server goes without.
+ */
+export async function withPasswordHashed<T extends { password?: string | null; password_hash?: string }>(
+  input: T,
+): Promise<T> {
+  if (!input.password) return input;
+  if (input.password_hash !== undefined)
+    throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
+  assertPasswordRules(input.password);
+  return { ...input, password: undefined, password_hash: await hashPassword(input.password) };
+}
+
 export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreateInput): Promise<string> {
   if (input.password !== undefined && input.password !== null && input.password_hash !== undefined) {
     throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
