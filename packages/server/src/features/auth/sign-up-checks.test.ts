@@ -264,6 +264,14 @@ describe("sign-up risk scores", () => {
     expect(await riskOf(p, unrelated.body.user_id)).toEqual({ sign_up: { bot: 0, free_trial_abuse: 0 } });
   });
 
+  it("scores addresses at throwaway-mail providers, subdomains included", async () => {
+    const p = await project();
+    const throwaway = await signUp(p, { ...pass, email: `someone${Date.now()}@mailinator.com` });
+    expect(await riskOf(p, throwaway.body.user_id)).toEqual({ sign_up: { bot: 100, free_trial_abuse: 100 } });
+    const below = await signUp(p, { ...pass, email: `zed${Date.now()}@inbox.yopmail.com` });
+    expect(await riskOf(p, below.body.user_id)).toEqual({ sign_up: { bot: 100, free_trial_abuse: 100 } });
+  });
+
   it("compares with when an upgraded anonymous user signed up, not when it was created", async () => {
     const p = await project();
     const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {

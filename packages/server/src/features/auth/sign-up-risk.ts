@@ -1,5 +1,6 @@
 import { BlockList, isIP } from "node:net";
 import { sql } from "kysely";
+import { blacklist } from "mailchecker";
 import type { Db } from "../users/records.ts";
 import type { BotChallengeAssessment } from "./bot-challenge.ts";
 
@@ -11,6 +12,8 @@ export interface RiskScores {
 
 /** What is remembered about a sign-up so later ones can be compared with it. */
 export interface SignUpFacts {
+  /** At one of the throwaway-mail providers the `mailchecker` package lists (~55,000 domains). */
+  disposableEmail: boolean;
   /** Null when the address says nothing about the person (see {@link signUpFacts}). */
   ip: string | null;
   emailNormalized: string | null;
@@ -29,6 +32,8 @@ const WEIGHTS = {
   /** Another address with the same base (alice1@, alice.2@) or inbox within the window. */
   similarEmail: { bot: 20, free_trial_abuse: 60 },
   challengeFailed: { bot: 80, free_trial_abuse: 40 },
+  /** An address at a throwaway-mail provider (mailinator, yopmail, …). */
+  disposableEmail: { bot: 100, free_trial_abuse: 100 },
   /** Failed the invisible challenge, then solved the visible one. */
   challengeRecovered: { bot: 40, free_trial_abuse: 20 },
 } as const;
@@ -131,10 +136,19 @@ export function signUpFacts(input: {
   const personal =
     family !== 0 && (input.trustProxy || !privateNetworks.check(ip!, family === 4 ? "ipv4" : "ipv6"));
   return {
+    disposableEmail: isThrowawayAddress(input.email),
     ip: personal ? ip : null,
     emailNormalized: normalizeEmailForRisk(input.email),
     emailBase: emailBaseForRisk(input.email),
   };
+}
+
+const throwawayDomains = blacklist();
+
+/** Whether the address's domain, or a domain above it, is a throwaway-mail provider. */
+function isThrowawayAddress(email: string | null): boolean {
+  const labels = splitEmail(email)?.domain.split(".") ?? [];
+  return labels.some((_, start) => throwawayDomains.has(labels.slice(start).join(".")));
 }
 
 const add = (a: RiskScores, b: RiskScores): RiskScores => ({
@@ -143,8 +157,9 @@ const add = (a: RiskScores, b: RiskScores): RiskScores => ({
 });
 
 /**
- * Scores a sign-up from the tenancy's recent sign-ups (same address, look-alike e-mail) and its bot
- * challenge. Runs before the user exists, so the sign-up never matches itself.
+ * Scores a sign-up from its e-mail provider, the tenancy's recent sign-ups (same address, look-alike
+ * e-mail) and its bot challenge. Upstream asks a paid deliverability service about the address; a
+ * self-hosted server checks a maintained list of throwaway providers instead, offline. Runs before the user exists, so the sign-up never matches itself.
  */
 export async function assessSignUp(
   db: Db,
@@ -168,6 +183,7 @@ export async function assessSignUp(
   );
   const recent = rows[0]!;
   let scores: RiskScores = { bot: 0, free_trial_abuse: 0 };
+  if (facts.disposableEmail) scores = add(scores, WEIGHTS.disposableEmail);
   if (recent.same_ip) scores = add(scores, WEIGHTS.sameIp);
   if (recent.similar_email) scores = add(scores, WEIGHTS.similarEmail);
   // A client saying it could not show the challenge proves nothing either: scored as failing it.
