@@ -1,6 +1,6 @@
+import { createRequire } from "node:module";
 import { BlockList, isIP } from "node:net";
 import { sql } from "kysely";
-import { blacklist } from "mailchecker";
 import type { Db } from "../users/records.ts";
 import type { BotChallengeAssessment } from "./bot-challenge.ts";
 
@@ -143,7 +143,9 @@ export function signUpFacts(input: {
   };
 }
 
-const throwawayDomains = blacklist();
+// Required, not imported: Node's ESM loader sees only the first of this CommonJS module's exports.
+const mailchecker = createRequire(import.meta.url)("mailchecker") as typeof import("mailchecker");
+const throwawayDomains = mailchecker.blacklist();
 
 /** Whether the address's domain, or a domain above it, is a throwaway-mail provider. */
 function isThrowawayAddress(email: string | null): boolean {
