@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type CpuPerOperation, measureCpuPerOperation } from "./cpu-accounting.ts";
 import { benchPostgres, type LoadResult, load, repoRoot, spawnBenchServer } from "./support.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -63,27 +64,35 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       signInsPerSecond: number;
       argon2PerSecond: number;
       argon2PerSecondByInFlight: Record<number, number>;
+      argon2CpuMsPerVerification: number;
+      signInCpu: CpuPerOperation | null;
     }[] = [];
     const signInRuns: LoadResult[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const argon2PerSecondByInFlight: Record<number, number> = {};
+      const argon2CpuMs: number[] = [];
       for (const inFlight of BASELINE_IN_FLIGHT) {
         const baseline = await runArgon2Baseline(SECONDS / 2 / BASELINE_IN_FLIGHT.length, inFlight);
         argon2PerSecondByInFlight[inFlight] = baseline.verificationsPerSecond;
+        argon2CpuMs.push(baseline.cpuMsPerVerification);
       }
-      const run = await load({
-        url: `${base}/auth/password/sign-in`,
-        method: "POST",
-        body: signInBody,
-        headers: client,
-        seconds: SECONDS / 2,
-        connections: SIGN_IN_CONCURRENCY,
-      });
+      const { result: run, cpu } = await measureCpuPerOperation(server.child.pid!, () =>
+        load({
+          url: `${base}/auth/password/sign-in`,
+          method: "POST",
+          body: signInBody,
+          headers: client,
+          seconds: SECONDS / 2,
+          connections: SIGN_IN_CONCURRENCY,
+        }),
+      );
       signInRuns.push(run);
       rounds.push({
         signInsPerSecond: run.requestsPerSecond,
         argon2PerSecond: Math.max(...Object.values(argon2PerSecondByInFlight)),
         argon2PerSecondByInFlight,
+        argon2CpuMsPerVerification: Math.min(...argon2CpuMs),
+        signInCpu: cpu,
       });
     }
     const mean = (values: number[]) => Math.round(values.reduce((sum, v) => sum + v, 0) / values.length);
@@ -128,6 +137,26 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       `Raw argon2id verifications (same parameters, best of ${BASELINE_IN_FLIGHT.join(" or ")} in flight): ${argon2.verificationsPerSecond}/s`,
     );
     console.log(`ratio: ${ratio} (target ≥ 0.9)`);
+    const cpuRounds = rounds.flatMap((r) => (r.signInCpu ? [r.signInCpu] : []));
+    const meanOf = (pick: (cpu: CpuPerOperation) => number) =>
+      Number((cpuRounds.reduce((sum, cpu) => sum + pick(cpu), 0) / Math.max(1, cpuRounds.length)).toFixed(2));
+    const signInCpu = cpuRounds.length
+      ? {
+          serverMainThreadMs: meanOf((cpu) => cpu.serverMainThreadMs),
+          serverOtherThreadsMs: meanOf((cpu) => cpu.serverOtherThreadsMs),
+          postgresMs: meanOf((cpu) => cpu.postgresMs),
+          loadGeneratorMs: meanOf((cpu) => cpu.loadGeneratorMs),
+          restOfMachineMs: meanOf((cpu) => cpu.restOfMachineMs),
+        }
+      : null;
+    const argon2CpuMsPerVerification = Number(
+      (rounds.reduce((sum, r) => sum + r.argon2CpuMsPerVerification, 0) / rounds.length).toFixed(2),
+    );
+    if (signInCpu) {
+      console.log(
+        `CPU per sign-in: server main thread ${signInCpu.serverMainThreadMs} ms, server's other threads (hashing, signing) ${signInCpu.serverOtherThreadsMs} ms, PostgreSQL ${signInCpu.postgresMs} ms, load generator ${signInCpu.loadGeneratorMs} ms, rest ${signInCpu.restOfMachineMs} ms — one raw verification costs ${argon2CpuMsPerVerification} ms`,
+      );
+    }
     console.log(
       `GET /users/me with an access token: ${me.requestsPerSecond} req/s, p50 ${me.latencyP50Ms} ms, p99 ${me.latencyP99Ms} ms, non-2xx ${me.non2xx}`,
     );
@@ -147,6 +176,8 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       rounds,
       passwordSignIns: signIns,
       rawArgon2idVerificationsPerSecond: argon2.verificationsPerSecond,
+      rawArgon2idCpuMsPerVerification: argon2CpuMsPerVerification,
+      cpuPerSignIn: signInCpu,
       signInToArgon2Ratio: ratio,
       usersMe: me,
       sqlStatementsPerUsersMeRequest: statementsPerRequest,
@@ -162,7 +193,10 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
   }
 }
 
-function runArgon2Baseline(seconds: number, inFlight: number): Promise<{ verificationsPerSecond: number }> {
+function runArgon2Baseline(
+  seconds: number,
+  inFlight: number,
+): Promise<{ verificationsPerSecond: number; cpuMsPerVerification: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,

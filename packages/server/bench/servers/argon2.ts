@@ -7,6 +7,7 @@ const seconds = Number(process.argv[2] ?? 10);
 const inFlight = Number(process.argv[3] ?? 8);
 const hash = await hashPassword("bench password 123");
 let done = 0;
+const cpuBefore = process.cpuUsage();
 const deadline = performance.now() + seconds * 1000;
 await Promise.all(
   Array.from({ length: inFlight }, async () => {
@@ -16,4 +17,10 @@ await Promise.all(
     }
   }),
 );
-console.log(JSON.stringify({ verificationsPerSecond: Math.round(done / seconds) }));
+const cpu = process.cpuUsage(cpuBefore);
+console.log(
+  JSON.stringify({
+    verificationsPerSecond: Math.round(done / seconds),
+    cpuMsPerVerification: Number(((cpu.user + cpu.system) / 1000 / done).toFixed(2)),
+  }),
+);
