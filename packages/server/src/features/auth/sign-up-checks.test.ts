@@ -320,6 +320,22 @@ describe("sign-up risk scores", () => {
   });
 });
 
+describe("sign-up rules behind a trusted proxy", () => {
+  it("read the country from the geo header the proxy wrote", async () => {
+    const p = await project({
+      embargo: { enabled: true, condition: 'countryCode in ["KP"]', action: { type: "reject" } },
+    });
+    const headers = (country: string) =>
+      clientHeaders(p, undefined, { "x-forwarded-for": freshIp(), "cf-ipcountry": country });
+    const body = () => ({ email: unrelatedEmail(), password: "correct horse battery" });
+    const path = "/api/v1/auth/password/sign-up";
+    const refused = await api(test.url, path, { method: "POST", headers: headers("kp"), body: body() });
+    expect(refused.body.code).toBe("SIGN_UP_REJECTED");
+    const allowed = await api(test.url, path, { method: "POST", headers: headers("DE"), body: body() });
+    expect(allowed.status).toBe(200);
+  });
+});
+
 describe("$sign-up-rule-trigger events", () => {
   it("records every matching rule with its action, in the project's analytics", async () => {
     const p = await project({

@@ -34,7 +34,8 @@ export async function checkSignUp(
     scope.tenancy.config,
     createSignUpRuleContext({
       email: input.email,
-      countryCode: input.origin.geo?.country_code,
+      // Only geo a trusted proxy wrote: a client could send the header itself to pass a country rule.
+      countryCode: input.origin.geoTrusted ? input.origin.geo?.country_code : null,
       authMethod: input.authMethod,
       riskScores: assessment.scores,
     }),
