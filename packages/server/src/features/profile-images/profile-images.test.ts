@@ -241,4 +241,77 @@ describe("profile images", () => {
     expect((await fetchImage(theirs.body.profile_image_url)).response.status).toBe(404);
     expect((await fetchImage(mine.body.profile_image_url)).response.status).toBe(200);
   });
+
+  it("drops a picture when its profile replaces or removes it, or is deleted — only in its own project", async () => {
+    const status = async (url: string) => (await fetchImage(url)).response.status;
+    const user = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: serverHeaders(project),
+      body: { profile_image_url: dataUrl(png(11, 11)) },
+    });
+    const first: string = user.body.profile_image_url;
+    const replaced = await api(test.url, `/api/v1/users/${user.body.id}`, {
+      method: "PATCH",
+      headers: serverHeaders(project),
+      body: { profile_image_url: dataUrl(png(12, 12)) },
+    });
+    const second: string = replaced.body.profile_image_url;
+    expect(await status(first)).toBe(404);
+    expect(await status(second)).toBe(200);
+    // Another field changing leaves the picture alone.
+    await api(test.url, `/api/v1/users/${user.body.id}`, {
+      method: "PATCH",
+      headers: serverHeaders(project),
+      body: { display_name: "Renamed" },
+    });
+    expect(await status(second)).toBe(200);
+    await api(test.url, `/api/v1/users/${user.body.id}`, {
+      method: "PATCH",
+      headers: serverHeaders(project),
+      body: { profile_image_url: null },
+    });
+    expect(await status(second)).toBe(404);
+
+    // A team's picture and a member's go with the team and with the user.
+    const session = await signUpWithPassword(test, project);
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: clientHeaders(project, session.access_token),
+      body: { display_name: "Short-lived", profile_image_url: dataUrl(png(13, 13)), creator_user_id: "me" },
+    });
+    const member = await api(test.url, `/api/v1/team-member-profiles/${team.body.id}/me`, {
+      method: "PATCH",
+      headers: clientHeaders(project, session.access_token),
+      body: { profile_image_url: dataUrl(png(14, 14)) },
+    });
+    await api(test.url, `/api/v1/users/${session.user_id}`, {
+      method: "DELETE",
+      headers: serverHeaders(project),
+    });
+    expect(await status(member.body.profile_image_url)).toBe(404);
+    expect(await status(team.body.profile_image_url)).toBe(200);
+    await api(test.url, `/api/v1/teams/${team.body.id}`, {
+      method: "DELETE",
+      headers: serverHeaders(project),
+    });
+    expect(await status(team.body.profile_image_url)).toBe(404);
+
+    // Another project's server may point a profile at this picture; clearing it there deletes nothing here.
+    const kept = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: serverHeaders(project),
+      body: { profile_image_url: dataUrl(png(15, 15)) },
+    });
+    const other = await createTestProject(test, "Borrower");
+    const borrower = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: serverHeaders(other),
+      body: { profile_image_url: kept.body.profile_image_url },
+    });
+    await api(test.url, `/api/v1/users/${borrower.body.id}`, {
+      method: "DELETE",
+      headers: serverHeaders(other),
+    });
+    expect(await status(kept.body.profile_image_url)).toBe(200);
+  });
 });

@@ -217,32 +217,31 @@ export const teamRoutes = [
     handler: async ({ auth, params, body, app }) => {
       await findTeam(app, auth, params.team_id);
       await requireTeamPermission(app, auth, params.team_id, "$update_team");
-      const image = await profileImageField(
-        app.database.db,
-        app,
-        auth,
-        "team-profile-images",
-        body.profile_image_url,
-      );
-      const columns = {
-        ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
-        ...(image !== undefined ? { profile_image_url: image } : {}),
-        ...(body.client_metadata !== undefined ? { client_metadata: jsonColumn(body.client_metadata) } : {}),
-        ...(auth.type !== "client" && body.client_read_only_metadata !== undefined
-          ? { client_read_only_metadata: jsonColumn(body.client_read_only_metadata) }
-          : {}),
-        ...(auth.type !== "client" && body.server_metadata !== undefined
-          ? { server_metadata: jsonColumn(body.server_metadata) }
-          : {}),
-      };
-      if (Object.keys(columns).length > 0) {
-        await app.database.db
-          .updateTable("teams")
-          .set(columns)
-          .where("tenancy_id", "=", auth.tenancy.id)
-          .where("id", "=", params.team_id)
-          .execute();
-      }
+      // The image is stored in the update's transaction: a failed update keeps no picture.
+      await app.database.db.transaction().execute(async (trx) => {
+        const image = await profileImageField(trx, app, auth, "team-profile-images", body.profile_image_url);
+        const columns = {
+          ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
+          ...(image !== undefined ? { profile_image_url: image } : {}),
+          ...(body.client_metadata !== undefined
+            ? { client_metadata: jsonColumn(body.client_metadata) }
+            : {}),
+          ...(auth.type !== "client" && body.client_read_only_metadata !== undefined
+            ? { client_read_only_metadata: jsonColumn(body.client_read_only_metadata) }
+            : {}),
+          ...(auth.type !== "client" && body.server_metadata !== undefined
+            ? { server_metadata: jsonColumn(body.server_metadata) }
+            : {}),
+        };
+        if (Object.keys(columns).length > 0) {
+          await trx
+            .updateTable("teams")
+            .set(columns)
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("id", "=", params.team_id)
+            .execute();
+        }
+      });
       return json(teamView(await findTeam(app, auth, params.team_id), accessLevel(auth.type)));
     },
   }),
