@@ -53,7 +53,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const analytics = await openAnalyticsStore(env, postgres.connectionString, log);
     cleanups.push(() => analytics.close());
 
-    const database = openDatabase(postgres.connectionString);
+    const database = openDatabase(postgres.connectionString, {
+      preparedStatements: env.preparedStatements,
+    });
     cleanups.push(() => database.close());
     const changes = new ChangeListener(postgres.connectionString);
     await changes.start();

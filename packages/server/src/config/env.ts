@@ -39,6 +39,11 @@ export interface ServerEnv {
   turnstileSecretKey: string | null;
   /** Where Turnstile tokens are verified (Cloudflare's `siteverify` unless pointed elsewhere). */
   turnstileSiteverifyUrl: string;
+  /**
+   * Prepare the hot statements once per connection (default). `LATCHKEY_PREPARED_STATEMENTS=false`
+   * for a pooler in transaction mode that cannot keep them (PgBouncer before 1.21).
+   */
+  preparedStatements: boolean;
   /** Sign-in attempts allowed per e-mail and per IP in each `signInRateLimitWindowSeconds`. */
   signInRateLimit: number;
   signInRateLimitWindowSeconds: number;
@@ -76,6 +81,7 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     turnstileSiteverifyUrl:
       env.LATCHKEY_TURNSTILE_SITEVERIFY_URL?.trim() ||
       "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    preparedStatements: env.LATCHKEY_PREPARED_STATEMENTS !== "false",
     signInRateLimit: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT", 10),
     signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
     clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,

@@ -15,7 +15,11 @@ export interface DatabaseHandle {
 
 export function openDatabase(
   connectionString: string,
-  options: { maxConnections?: number } = {},
+  options: {
+    maxConnections?: number;
+    /** Prepare the hot statements once per connection (see `prepared`); off behind old poolers. */
+    preparedStatements?: boolean;
+  } = {},
 ): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString,
@@ -26,7 +30,11 @@ export function openDatabase(
   // dropped by the pool; a checked-out one fails its next query, which its caller sees.
   pool.on("error", () => {});
   pool.on("connect", (client) => client.on("error", () => {}));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool: preparingPool(pool, { enabled: options.preparedStatements ?? true }),
+    }),
+  });
   return {
     db,
     pool,

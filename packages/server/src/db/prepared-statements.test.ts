@@ -75,4 +75,37 @@ describe("prepared statements", () => {
       { ok: 1 },
     ]);
   });
+
+  it("outlives a migration that changes what a prepared statement returns, in and out of transactions", async () => {
+    await sql`CREATE TABLE reshaped (id int PRIMARY KEY, score int)`.execute(handle.db);
+    await sql`INSERT INTO reshaped VALUES (1, 7)`.execute(handle.db);
+    const read = (db: typeof handle.db) =>
+      sql<{ score: unknown }>`${prepared} SELECT score FROM reshaped WHERE id = ${1}::int`.execute(db);
+    expect((await read(handle.db)).rows).toEqual([{ score: 7 }]);
+    // Another process migrates: the connection's plan no longer fits ("cached plan must not change result type").
+    const other = openDatabase(database.url, { maxConnections: 1 });
+    await sql`ALTER TABLE reshaped ALTER COLUMN score TYPE text`.execute(other.db);
+    await other.close();
+    // Outside a transaction the statement runs again unprepared; the connection is not pooled again.
+    expect((await read(handle.db)).rows).toEqual([{ score: "7" }]);
+    expect((await read(handle.db)).rows).toEqual([{ score: "7" }]);
+    // In a transaction the failure aborts it, as any failed statement does; the next one works.
+    await sql`ALTER TABLE reshaped ALTER COLUMN score TYPE bigint USING score::bigint`.execute(handle.db);
+    await expect(handle.db.transaction().execute((trx) => read(trx))).rejects.toThrow(/cached plan/);
+    expect((await read(handle.db)).rows).toEqual([{ score: 7 }]);
+  });
+
+  it("runs every statement unprepared when preparing is off", async () => {
+    const unprepared = openDatabase(database.url, { maxConnections: 1, preparedStatements: false });
+    try {
+      const { rows } = await sql<{ n: number }>`${prepared} SELECT ${3}::int AS n`.execute(unprepared.db);
+      expect(rows).toEqual([{ n: 3 }]);
+      const kept = await sql<{ count: string }>`SELECT count(*) AS count FROM pg_prepared_statements`.execute(
+        unprepared.db,
+      );
+      expect(kept.rows).toEqual([{ count: 0 }]);
+    } finally {
+      await unprepared.close();
+    }
+  });
 });

@@ -35,13 +35,27 @@ function statementName(text: string): string {
   return name;
 }
 
+/** PostgreSQL's answers when a connection's prepared statement no longer fits or no longer exists. */
+const STALE_STATEMENT_CODES = new Set([
+  // "cached plan must not change result type": a migration changed a column the statement returns.
+  "0A000",
+  // "prepared statement … does not exist": a pooler in front handed the session to another server.
+  "26000",
+]);
+
 /**
  * The pool Kysely is given: the app's `pg` pool, whose clients run statements carrying
- * {@link prepared} as named (prepared) statements and everything else as before.
+ * {@link prepared} as named (prepared) statements and everything else as before. A connection whose
+ * prepared statement went stale is closed when released rather than pooled again, and the statement is
+ * run once more unprepared when no transaction is open (a failed statement in one aborts it anyway).
+ * `enabled: false` runs every statement unprepared (poolers that cannot keep prepared statements).
  */
-export function preparingPool(pool: pg.Pool): PostgresPool {
+export function preparingPool(pool: pg.Pool, options: { enabled?: boolean } = {}): PostgresPool {
+  const enabled = options.enabled ?? true;
   const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   const wrap = (client: pg.PoolClient): PostgresPoolClient => {
+    let stale = false;
+    let inTransaction = false;
     function query<R>(text: string, values: readonly unknown[]): Promise<PostgresQueryResult<R>>;
     function query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
     function query(
@@ -51,11 +65,20 @@ export function preparingPool(pool: pg.Pool): PostgresPool {
       if (typeof statement !== "string") {
         return client.query(statement as unknown as pg.Submittable) as unknown as PostgresCursor<unknown>;
       }
-      return statement.includes(MARK)
-        ? client.query({ name: statementName(statement), text: statement, values: [...(values ?? [])] })
-        : client.query(statement, [...(values ?? [])]);
+      const parameters = [...(values ?? [])];
+      if (/^\s*(begin|start transaction)\b/i.test(statement)) inTransaction = true;
+      else if (/^\s*(commit|rollback|end)\b/i.test(statement)) inTransaction = false;
+      if (!enabled || stale || !statement.includes(MARK)) return client.query(statement, parameters);
+      return client
+        .query({ name: statementName(statement), text: statement, values: parameters })
+        .catch((error: { code?: string }) => {
+          if (!STALE_STATEMENT_CODES.has(error.code ?? "")) throw error;
+          stale = true;
+          if (inTransaction) throw error;
+          return client.query(statement, parameters);
+        });
     }
-    return { query, release: () => client.release() };
+    return { query, release: () => client.release(stale) };
   };
   return {
     connect: async () => {
