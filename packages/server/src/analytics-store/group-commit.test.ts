@@ -94,4 +94,48 @@ describe("GroupCommitInserter", () => {
     // Six lingers of writing, plus the one the last writes wait out.
     expect(inserts.length).toBeLessThanOrEqual(7);
   });
+
+  it("finds the one refused write among many by halving: the rest land, in a few inserts", async () => {
+    const { engine, inserts } = countingEngine();
+    const inserter = new GroupCommitInserter(engine, EVENTS_TABLE, { lingerMs: 200 });
+    const projectId = randomUUID();
+    const writes = Array.from({ length: 16 }, (_, i) =>
+      inserter.write([i === 11 ? '{"event_type": "$broken", "event_at": ' : eventRow(projectId)]),
+    );
+    const settled = await Promise.allSettled(writes);
+    expect(settled.filter((s) => s.status === "rejected")).toHaveLength(1);
+    expect(settled[11]!.status).toBe("rejected");
+    expect(await storedRows(projectId)).toBe(15);
+    // 1 + 2 per level of halving (4 levels for 16), where one insert per caller would be 17.
+    expect(inserts.length).toBeLessThanOrEqual(9);
+  });
+
+  it("refuses new writes as 'store unavailable' once too many rows wait, and lands those that waited", async () => {
+    const { engine } = countingEngine();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const stalled: typeof engine = {
+      ...engine,
+      insertJsonRows: async (table, ndjson) => {
+        await gate;
+        return engine.insertJsonRows(table, ndjson);
+      },
+    };
+    const inserter = new GroupCommitInserter(stalled, EVENTS_TABLE, { maxQueuedRows: 5 });
+    const projectId = randomUUID();
+    const inFlight = inserter.write([eventRow(projectId)]);
+    const waiting = inserter.write(Array.from({ length: 5 }, () => eventRow(projectId)));
+    await expect(inserter.write([eventRow(projectId)])).rejects.toMatchObject({
+      name: "AnalyticsEngineError",
+      unavailable: true,
+    });
+    release();
+    await Promise.all([inFlight, waiting]);
+    expect(await storedRows(projectId)).toBe(6);
+    // Room again once the queue drained.
+    await inserter.write([eventRow(projectId)]);
+    expect(await storedRows(projectId)).toBe(7);
+  });
 });

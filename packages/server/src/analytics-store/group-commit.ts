@@ -1,5 +1,8 @@
 import { type AnalyticsEngine, AnalyticsEngineError } from "./engine.ts";
 
+/** Rows allowed to wait for the store, per table, before writes are refused (a few hundred MB at most). */
+const DEFAULT_MAX_QUEUED_ROWS = 500_000;
+
 interface PendingWrite {
   rows: string[];
   resolve: () => void;
@@ -17,21 +20,31 @@ interface PendingWrite {
  *
  * With `lingerMs`, a write that finds the inserter idle waits that long for company before it goes:
  * for rows nobody waits on (the server's own events), fewer, larger inserts at the price of that delay.
+ *
+ * At most `maxQueuedRows` wait: past that (the engine hanging rather than refusing), new writes are
+ * refused at once as "store unavailable" instead of piling up in memory.
  */
 export class GroupCommitInserter {
   private queue: PendingWrite[] = [];
+  private queuedRows = 0;
   private writing = false;
   private draining: Promise<void> | null = null;
 
   constructor(
     private readonly engine: AnalyticsEngine,
     private readonly table: string,
-    private readonly options: { maxRowsPerInsert?: number; lingerMs?: number } = {},
+    private readonly options: { maxRowsPerInsert?: number; lingerMs?: number; maxQueuedRows?: number } = {},
   ) {}
 
   /** `rows` are JSON objects serialised one per string. */
   write(rows: string[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
+    if (this.queuedRows + rows.length > (this.options.maxQueuedRows ?? DEFAULT_MAX_QUEUED_ROWS)) {
+      return Promise.reject(
+        new AnalyticsEngineError(`${this.table}: too many rows waiting for the analytics store`, null, true),
+      );
+    }
+    this.queuedRows += rows.length;
     return new Promise((resolve, reject) => {
       this.queue.push({ rows, resolve, reject });
       if (!this.writing) this.draining = this.drain();
@@ -70,6 +83,7 @@ export class GroupCommitInserter {
       rows += this.queue[count]!.rows.length;
       count++;
     }
+    this.queuedRows -= rows;
     return this.queue.splice(0, count);
   }
 
@@ -83,8 +97,11 @@ export class GroupCommitInserter {
         for (const write of group) write.reject(error);
         return;
       }
-      // One caller's rows may be what the engine refused: retry each alone so the others still land.
-      for (const write of group) await this.insertGroup([write]);
+      // Some caller's rows are what the engine refused: halves are retried until they are found, so
+      // the others still land — a few inserts, not one per caller.
+      const half = Math.ceil(group.length / 2);
+      await this.insertGroup(group.slice(0, half));
+      await this.insertGroup(group.slice(half));
     }
   }
 }
