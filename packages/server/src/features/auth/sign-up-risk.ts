@@ -10,7 +10,7 @@ export interface RiskScores {
   free_trial_abuse: number;
 }
 
-/** What is remembered about a sign-up so later ones can be compared with it. */
+/** What a sign-up is judged by; all but `disposableEmail` is stored, for later sign-ups to be compared with. */
 export interface SignUpFacts {
   /** At one of the throwaway-mail providers the `mailchecker` package lists (~55,000 domains). */
   disposableEmail: boolean;
@@ -161,7 +161,8 @@ const add = (a: RiskScores, b: RiskScores): RiskScores => ({
 /**
  * Scores a sign-up from its e-mail provider, the tenancy's recent sign-ups (same address, look-alike
  * e-mail) and its bot challenge. Upstream asks a paid deliverability service about the address; a
- * self-hosted server checks a maintained list of throwaway providers instead, offline. Runs before the user exists, so the sign-up never matches itself.
+ * self-hosted server checks a maintained list of throwaway providers instead, offline. Runs before the
+ * user exists, so the sign-up never matches itself.
  */
 export async function assessSignUp(
   db: Db,

@@ -23,10 +23,11 @@ function totpBytes(base64: string | null | undefined): Buffer | null | undefined
   return bytes;
 }
 
-/**
- * Creates a user with its primary e-mail channel, credentials, OAuth accounts, default project
- * permissions and (when configured) a personal team. Runs inside the caller's transaction.
- */
+/** A plain password reaching a write means a caller skipped {@link withPasswordHashed}: a bug, not input. */
+function assertPasswordHashed(input: { password?: string | null }): void {
+  if (input.password) throw new Error("hash the password with withPasswordHashed before the transaction");
+}
+
 /**
  * The input with its plain `password` replaced by its argon2id hash. Call it before opening the write's
  * transaction: a hash waits for a free hashing slot, and a pooled connection held meanwhile is one the
@@ -42,6 +43,11 @@ export async function withPasswordHashed<T extends { password?: string | null; p
   return { ...input, password: undefined, password_hash: await hashPassword(input.password) };
 }
 
+/**
+ * Creates a user with its primary e-mail channel, credentials, OAuth accounts, default project
+ * permissions and (when configured) a personal team. Runs inside the caller's transaction;
+ * a plain `password` must have gone through {@link withPasswordHashed} first.
+ */
 export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreateInput): Promise<string> {
   if (input.password !== undefined && input.password !== null && input.password_hash !== undefined) {
     throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
@@ -53,14 +59,14 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
     );
   }
   assertRestrictionFields(input);
-  if (input.password) assertPasswordRules(input.password);
+  assertPasswordHashed(input);
   if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
     throw new StatusError(
       400,
       "Invalid password hash: only bcrypt and argon2 hashes in Modular Crypt Format are supported.",
     );
   }
-  const passwordHash = input.password ? await hashPassword(input.password) : input.password_hash;
+  const passwordHash = input.password_hash;
 
   const user = await trx
     .insertInto("users")
@@ -150,7 +156,7 @@ export async function updateUser(
   if (input.password !== undefined && input.password !== null && input.password_hash !== undefined) {
     throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
   }
-  if (input.password) assertPasswordRules(input.password);
+  assertPasswordHashed(input);
   if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
     throw new StatusError(
       400,
@@ -237,7 +243,7 @@ export async function updateUser(
     await selectTeam(trx, ctx.tenancyId, userId, input.selected_team_id);
 
   if (input.password !== undefined || input.password_hash !== undefined) {
-    const hash = input.password ? await hashPassword(input.password) : (input.password_hash ?? null);
+    const hash = input.password_hash ?? null;
     if (hash) {
       await trx
         .insertInto("password_credentials")
