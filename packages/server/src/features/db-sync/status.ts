@@ -169,6 +169,6 @@ export async function syncStatus(
     sequencer,
     poller,
     sync_engine: { external_databases: externalDatabases },
-    telemetry,
+    // No `telemetry` here: those counters are the whole process's, every tenancy's writes included.
   };
 }
