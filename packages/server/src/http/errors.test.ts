@@ -1,3 +1,4 @@
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { KnownError } from "../errors/index.ts";
 import { errorResult } from "./errors.ts";
@@ -20,5 +21,20 @@ describe("errorResult", () => {
     expect(answer.status).toBe(500);
     expect(answer.body).toContain("req-1");
     expect(result(new KnownError("USER_NOT_FOUND")).status).toBe(404);
+  });
+
+  it("answers a value PostgreSQL refused (a data exception) as a schema error, and logs it", () => {
+    const refused = Object.assign(
+      new pg.DatabaseError('value "1e20" is out of range for type bigint', 0, "error"),
+      {
+        code: "22003",
+      },
+    );
+    const answer = result(refused);
+    expect(answer).toMatchObject({ status: 400, headers: { "x-stack-known-error": "SCHEMA_ERROR" } });
+    expect((answer.body as { error: string }).error).toContain("out of range for type bigint");
+    expect(logged.at(-1)).toContain("22003");
+    // The same SQLSTATE from anything but PostgreSQL is nobody's input.
+    expect(result(Object.assign(new Error("odd"), { code: "22003" })).status).toBe(500);
   });
 });

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
+import pg from "pg";
 import { KnownError, StatusError } from "../errors/index.ts";
 import { apiResponseHeaders, stackHeader } from "./headers.ts";
 import type { RouteResult } from "./route.ts";
@@ -40,7 +41,23 @@ export function sendResult(request: FastifyRequest, reply: FastifyReply, result:
  */
 const TRANSIENT_DATABASE_CONFLICTS = new Set(["40P01", "40001", "55P03"]);
 
+/**
+ * PostgreSQL's data exceptions (SQLSTATE class 22): a number out of a column's range, text it cannot
+ * store, input it cannot read. Request validation is meant to refuse such values first; one that got
+ * through still came from the client, so it is answered as a schema error, and logged, so that the
+ * missing check gets written.
+ */
+const isDataException = (error: unknown): error is pg.DatabaseError =>
+  error instanceof pg.DatabaseError && error.code?.startsWith("22") === true;
+
 export function errorResult(error: unknown, requestId: string, log: (message: string) => void): RouteResult {
+  if (isDataException(error)) {
+    log(`Request ${requestId} carried a value the database refused (${error.code}): ${error.message}`);
+    error = new KnownError(
+      "SCHEMA_ERROR",
+      `Request validation failed: the database refused a value (${error.message})`,
+    );
+  }
   if (error instanceof KnownError) {
     return {
       kind: "json",

@@ -405,6 +405,113 @@ describe("bad input never reaches a 500", () => {
     }
   });
 
+  it("refuses, as schema errors, values PostgreSQL could not store or read", async () => {
+    const admin = keyHeaders(projectA.projectId, "admin", projectA.keys);
+    const deepArrays = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const probes: { path: string; method?: string; body?: unknown; rawBody?: string; says: string }[] = [
+      {
+        path: "/users",
+        method: "POST",
+        body: { display_name: "\u0000" },
+        says: "body.display_name must not contain NUL",
+      },
+      {
+        path: "/users",
+        method: "POST",
+        body: { client_metadata: { nested: ["\ud800"] } },
+        says: "body.client_metadata.nested[0] must not contain NUL characters (\\u0000) or unpaired",
+      },
+      {
+        path: "/users",
+        method: "POST",
+        body: { server_metadata: { "\u0000": 1 } },
+        says: "(its name) must not",
+      },
+      { path: "/users?query=%00", says: "query.query must not contain NUL" },
+      {
+        path: "/team-permissions/3e112c9d-3572-4c2b-bd7d-4fb7c07855b5/3e112c9d-3572-4c2b-bd7d-4fb7c07855b6/%00",
+        method: "DELETE",
+        says: "params.permission_id must not contain NUL",
+      },
+      {
+        path: "/teams/urn:uuid:3e112c9d-3572-4c2b-bd7d-4fb7c07855b5",
+        says: "params.team_id must be a valid UUID",
+      },
+      {
+        path: "/users?cursor=urn:uuid:3e112c9d-3572-4c2b-bd7d-4fb7c07855b5",
+        says: "query.cursor must be a valid UUID",
+      },
+      { path: "/users?limit=1e309", says: "query.limit must be less than or equal to 9007199254740991" },
+      { path: "/users?limit=99999999999999999999", says: "query.limit must be less than or equal to" },
+      {
+        path: "/internal/api-keys",
+        method: "POST",
+        body: {
+          description: "x",
+          expires_at_millis: 1e308,
+          has_publishable_client_key: true,
+          has_secret_server_key: false,
+          has_super_secret_admin_key: false,
+        },
+        says: "body.expires_at_millis must be less than or equal to 8640000000000000",
+      },
+      { path: "/users", method: "POST", body: { client_metadata: deeplyNested(600) }, says: "levels deep" },
+      {
+        path: "/auth/password/sign-in",
+        method: "POST",
+        rawBody: deepArrays,
+        says: "body is nested more than 512",
+      },
+    ];
+    for (const probe of probes) {
+      const res = await api(test.url, `/api/v1${probe.path}`, {
+        method: probe.method,
+        headers: probe.rawBody === undefined ? admin : { ...admin, "content-type": "application/json" },
+        body: probe.body,
+        rawBody: probe.rawBody,
+      });
+      const label = `${probe.method ?? "GET"} ${probe.path}`;
+      expect(res.status, label).toBe(400);
+      expect(res.body.code, label).toBe("SCHEMA_ERROR");
+      expect(res.body.error, label).toContain(probe.says);
+    }
+    const restriction = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: admin,
+      body: { restricted_by_admin_reason: "" },
+    });
+    expect(restriction.status).toBe(400);
+    expect(restriction.text).toContain("must be null unless restricted_by_admin is true");
+  });
+
+  it("answers bytes sent where JSON was expected with a schema error", async () => {
+    const res = await api(test.url, "/api/v1/internal/config/override/environment/reset-keys", {
+      method: "POST",
+      headers: {
+        ...keyHeaders(projectA.projectId, "admin", projectA.keys),
+        "content-type": "application/octet-stream",
+      },
+      rawBody: Buffer.from([1, 2, 3]),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("SCHEMA_ERROR");
+  });
+
+  it("quotes a rejected value briefly, however large it is", async () => {
+    const res = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: {
+        "x-stack-access-type": "client",
+        "x-stack-project-id": projectA.projectId,
+        ...keyHeaders(projectA.projectId, "client", projectA.keys),
+      },
+      body: { email: deeplyNested(500), password: "correct horse battery" },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toContain('body.email must be a `string` type, but the final value was: `{"a":{');
+    expect(res.text.length).toBeLessThan(2_000);
+  });
+
   it("words body parsing errors as upstream does", async () => {
     const admin = keyHeaders(projectA.projectId, "admin", projectA.keys);
     const badJson = await api(test.url, "/api/v1/internal/api-keys", {

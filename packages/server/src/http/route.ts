@@ -74,6 +74,12 @@ export interface RouteDefinition<A extends RouteAccess = RouteAccess, S extends 
   schemas: S;
   /** Status of a successful answer (for the OpenAPI document; the handler's result decides). */
   successStatus?: number;
+  /**
+   * The body's strings may hold what PostgreSQL cannot store (NUL, unpaired surrogates), which every
+   * other route refuses: for routes that keep their bodies elsewhere (the analytics store, replay blobs),
+   * where refusing would drop a whole batch of a visitor's events over one odd character.
+   */
+  bodyMayHoldAnyText?: boolean;
   handler: (
     request: RouteRequest<
       StaticOr<S["body"], undefined>,

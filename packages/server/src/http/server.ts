@@ -8,6 +8,7 @@ import { registerBodyParsers } from "./body-parsers.ts";
 import { errorResult, sendResult } from "./errors.ts";
 import { corsHeaders } from "./headers.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
+import { unstorableValueIn } from "./request-values.ts";
 import { requestPath } from "./requirements.ts";
 import type { RouteDefinition, RouteResult } from "./route.ts";
 import { type CompiledPart, compilePart, type RequestPart, violationsOf } from "./validation.ts";
@@ -71,6 +72,17 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
     url: string,
     input: { body?: unknown; query?: unknown; params?: unknown },
   ) => {
+    const fail = (violations: string[]) =>
+      new KnownError(
+        "SCHEMA_ERROR",
+        `Request validation failed on ${method} ${requestPath(url)}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
+      );
+    // Before the schemas: their error messages print the values they reject.
+    const unstorable =
+      unstorableValueIn("params", input.params, true) ??
+      unstorableValueIn("query", input.query, true) ??
+      (route.schemas.body ? unstorableValueIn("body", input.body, !route.latest?.bodyMayHoldAnyText) : null);
+    if (unstorable) throw fail([unstorable]);
     const violations: string[] = [];
     const query = structuredCloneIfObject(input.query ?? {});
     const params = structuredCloneIfObject(input.params ?? {});
@@ -83,12 +95,7 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
         ...violationsOf(part("body", route.schemas.body), body === undefined ? undefined : body),
       );
     }
-    if (violations.length > 0) {
-      throw new KnownError(
-        "SCHEMA_ERROR",
-        `Request validation failed on ${method} ${requestPath(url)}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
-      );
-    }
+    if (violations.length > 0) throw fail(violations);
     return { body, query, params };
   };
 

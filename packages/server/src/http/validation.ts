@@ -12,6 +12,8 @@ function createAjv(coerceTypes: boolean): Ajv {
   // verbose: errors carry their schema, which tells an enum (union of literals) from other unions.
   const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes, useDefaults: false, verbose: true });
   addFormats(ajv);
+  // ajv-formats also takes `urn:uuid:…`, which PostgreSQL's uuid type does not.
+  ajv.addFormat("uuid", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
   return ajv;
 }
 
@@ -146,11 +148,20 @@ export function describeErrors(part: RequestPart, errors: readonly ErrorObject[]
 
 const formatNames: Record<string, string> = { uuid: "UUID", email: "email", uri: "URL", url: "URL" };
 
-/** How upstream's validator prints a rejected value: strings quoted, other scalars bare, objects as JSON. */
+/** Past this, a rejected value is cut short in the message: an error must not echo a megabyte back. */
+const PRINTED_VALUE_MAX_CHARS = 200;
+
+/**
+ * How upstream's validator prints a rejected value: strings quoted, other scalars bare, objects as JSON
+ * (indented when short; a long one compact and cut at {@link PRINTED_VALUE_MAX_CHARS}).
+ */
 function printValue(value: unknown): string {
   if (value === undefined) return "undefined";
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
-  return JSON.stringify(value, undefined, typeof value === "object" ? 2 : undefined);
+  // A value JSON cannot write, such as the `keys` method a Buffer body has where a field was expected.
+  const compact = JSON.stringify(value) ?? `[${typeof value}]`;
+  if (compact.length > PRINTED_VALUE_MAX_CHARS) return `${compact.slice(0, PRINTED_VALUE_MAX_CHARS)}…`;
+  return typeof value === "object" ? JSON.stringify(value, undefined, 2) : compact;
 }
 
 function pathOf(part: RequestPart, instancePath: string): string {

@@ -191,6 +191,8 @@ describe("POST /analytics/events/batch", () => {
         data: { nested: { deep: { deeper: [{ x: 1 }, { x: "y" }] } } },
       },
       { event_type: "odd", event_at_ms: Date.now(), data: { big: 2 ** 70, neg: -1.5e-300, "": "empty key" } },
+      // Refused everywhere PostgreSQL would store it; the analytics store keeps it.
+      { event_type: "odd", event_at_ms: Date.now(), data: { "nul\u0000key": "a\u0000b" } },
     ];
     const results = await Promise.all([
       postEvents(test, project, user.access_token, odd),

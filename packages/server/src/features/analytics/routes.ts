@@ -14,6 +14,7 @@ export const analyticsRoutes = [
     summary: "Record a batch of page views, clicks and custom events",
     hidden: true,
     tags: ["Analytics Events"],
+    bodyMayHoldAnyText: true,
     access: ["client", "server", "admin"],
     schemas: { body: eventBatchBody },
     handler: async ({ app, auth, body, raw }) => {

@@ -5,6 +5,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
+import { timestampMillis } from "../../http/value-schemas.ts";
 import { hasTeamPermission } from "../teams/permissions.ts";
 import { type ApiKeyType, digestApiKey, generateApiKey } from "./format.ts";
 
@@ -137,7 +138,7 @@ function routesForKeyType(type: ApiKeyType) {
         body: Type.Object(
           {
             description: Type.String(),
-            expires_at_millis: Type.Union([Type.Number(), Type.Null()]),
+            expires_at_millis: Type.Union([timestampMillis(), Type.Null()]),
             is_public: Type.Optional(Type.Boolean()),
             [ownerField]: Type.String(),
           },

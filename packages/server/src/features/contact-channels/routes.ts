@@ -295,19 +295,21 @@ export const contactChannelRoutes = [
       await app.database.db.transaction().execute(async (trx) => {
         if (body.is_primary) await demotePrimary(trx, auth.tenancy.id, userId, channel.id);
         const valueChanged = value !== undefined && value !== channel.value;
+        const changes = {
+          ...(value !== undefined ? { value } : {}),
+          ...(body.used_for_auth !== undefined ? { used_for_auth: body.used_for_auth } : {}),
+          ...(body.is_primary !== undefined ? { is_primary: body.is_primary } : {}),
+          // A new address is unverified unless the server says otherwise.
+          ...(body.is_verified !== undefined
+            ? { is_verified: body.is_verified }
+            : valueChanged
+              ? { is_verified: false }
+              : {}),
+        };
+        if (Object.keys(changes).length === 0) return;
         await trx
           .updateTable("contact_channels")
-          .set({
-            ...(value !== undefined ? { value } : {}),
-            ...(body.used_for_auth !== undefined ? { used_for_auth: body.used_for_auth } : {}),
-            ...(body.is_primary !== undefined ? { is_primary: body.is_primary } : {}),
-            // A new address is unverified unless the server says otherwise.
-            ...(body.is_verified !== undefined
-              ? { is_verified: body.is_verified }
-              : valueChanged
-                ? { is_verified: false }
-                : {}),
-          })
+          .set(changes)
           .where("tenancy_id", "=", auth.tenancy.id)
           .where("user_id", "=", userId)
           .where("id", "=", channel.id)

@@ -75,6 +75,7 @@ export async function updateKeySet(
   id: string,
   update: { description?: string; revoked?: true },
 ): Promise<KeySetRead | null> {
+  if (update.description === undefined && !update.revoked) return getKeySet(db, projectId, id);
   const row = await db
     .updateTable("project_api_key_sets")
     .set((eb) => ({

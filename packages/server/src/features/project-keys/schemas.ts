@@ -1,11 +1,12 @@
 import Type, { type Static } from "typebox";
+import { timestampMillis } from "../../http/value-schemas.ts";
 
 const lastFour = Type.Object({ last_four: Type.String() }, { additionalProperties: false });
 
 export const keySetCreateBody = Type.Object(
   {
     description: Type.String(),
-    expires_at_millis: Type.Number(),
+    expires_at_millis: timestampMillis(),
     has_publishable_client_key: Type.Boolean(),
     has_secret_server_key: Type.Boolean(),
     has_super_secret_admin_key: Type.Boolean(),

@@ -86,6 +86,13 @@ describe("dashboard project management (scenario 25)", () => {
     expect(patched.body.super_secret_admin_key).toEqual({
       last_four: keys.body.super_secret_admin_key.slice(-4),
     });
+    const unchanged = await api(test.url, `/api/v1/internal/api-keys/${keys.body.id}`, {
+      method: "PATCH",
+      headers: adminByToken,
+      body: {},
+    });
+    expect(unchanged.status).toBe(200);
+    expect(unchanged.body).toEqual(patched.body);
 
     const outsider = await dashboardUser();
     const notAdmin = await api(test.url, "/api/v1/internal/api-keys", {

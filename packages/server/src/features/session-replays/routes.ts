@@ -31,6 +31,7 @@ export const sessionReplayRoutes = [
     summary: "Upload a batch of recorded rrweb events",
     hidden: true,
     tags: adminTags,
+    bodyMayHoldAnyText: true,
     access: ["client", "server", "admin"],
     schemas: { body: replayBatchBody },
     handler: async ({ app, auth, body, raw }) => {

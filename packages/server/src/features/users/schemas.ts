@@ -1,4 +1,5 @@
 import Type, { type Static } from "typebox";
+import { pageLimit } from "../../http/value-schemas.ts";
 
 /** RFC 5321's limit on an address (a path of 256 octets, less the angle brackets). */
 export const EMAIL_MAX_LENGTH = 254;
@@ -77,7 +78,7 @@ const booleanString = Type.Union([Type.Literal("true"), Type.Literal("false")]);
 
 export const userListQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1 })),
+    limit: Type.Optional(pageLimit()),
     cursor: Type.Optional(Type.String({ format: "uuid" })),
     order_by: Type.Optional(Type.Literal("signed_up_at")),
     desc: Type.Optional(booleanString),

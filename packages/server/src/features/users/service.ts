@@ -271,7 +271,8 @@ function assertRestrictionFields(input: {
 }): void {
   if (
     !input.restricted_by_admin &&
-    (input.restricted_by_admin_reason || input.restricted_by_admin_private_details)
+    // An empty string is a value too: the column holds it, and the table's check refuses it.
+    (input.restricted_by_admin_reason != null || input.restricted_by_admin_private_details != null)
   ) {
     throw new StatusError(
       400,
