@@ -55,6 +55,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
     const database = openDatabase(postgres.connectionString, {
       preparedStatements: env.preparedStatements,
+      maxConnections: env.databasePoolSize,
+      poolWaitMs: env.databasePoolWaitMs,
     });
     cleanups.push(() => database.close());
     const changes = new ChangeListener(postgres.connectionString);

@@ -44,6 +44,10 @@ export interface ServerEnv {
    * for a pooler in transaction mode that cannot keep them (PgBouncer before 1.21).
    */
   preparedStatements: boolean;
+  /** Connections to PostgreSQL this process keeps at most. */
+  databasePoolSize: number;
+  /** How long a query waits for a free connection before its request answers 503. */
+  databasePoolWaitMs: number;
   /** Sign-in attempts allowed per e-mail and per IP in each `signInRateLimitWindowSeconds`. */
   signInRateLimit: number;
   signInRateLimitWindowSeconds: number;
@@ -82,6 +86,8 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
       env.LATCHKEY_TURNSTILE_SITEVERIFY_URL?.trim() ||
       "https://challenges.cloudflare.com/turnstile/v0/siteverify",
     preparedStatements: env.LATCHKEY_PREPARED_STATEMENTS !== "false",
+    databasePoolSize: Math.max(1, integer(env, "LATCHKEY_DATABASE_POOL_SIZE", 20)),
+    databasePoolWaitMs: integer(env, "LATCHKEY_DATABASE_POOL_WAIT_MS", 30_000),
     signInRateLimit: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT", 10),
     signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
     clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,

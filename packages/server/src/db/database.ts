@@ -6,6 +6,10 @@ import type { Database } from "./schema.ts";
 // bigint columns (counts, sequence ids) come back as JS numbers when they fit; they always do here.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
+/** What pg-pool rejects a wait for a connection with, past `connectionTimeoutMillis`. */
+export const isPoolWaitTimeout = (error: unknown) =>
+  error instanceof Error && error.message === "timeout exceeded when trying to connect";
+
 export interface DatabaseHandle {
   db: Kysely<Database>;
   pool: pg.Pool;
@@ -19,11 +23,17 @@ export function openDatabase(
     maxConnections?: number;
     /** Prepare the hot statements once per connection (see `prepared`); off behind old poolers. */
     preparedStatements?: boolean;
+    /**
+     * How long a query may wait for a free connection. Longer means something holds them all (a lock
+     * chain, a pool deadlock): the waiter fails, and its request answers 503, instead of hanging for good.
+     */
+    poolWaitMs?: number;
   } = {},
 ): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString,
     max: options.maxConnections ?? 20,
+    connectionTimeoutMillis: options.poolWaitMs ?? 30_000,
     application_name: "latchkey",
   });
   // A client that loses its server (restart, network) must not crash the process: an idle one is

@@ -15,6 +15,12 @@ describe("errorResult", () => {
     expect(logged.at(-1)).toContain("55P03");
   });
 
+  it("answers a request that waited too long for a pooled connection with a retryable 503", () => {
+    const answer = result(new Error("timeout exceeded when trying to connect"));
+    expect(answer).toMatchObject({ status: 503, headers: { "retry-after": "5" } });
+    expect(logged.at(-1)).toContain("for a database connection");
+  });
+
   it("keeps other database errors a 500 with the request id, and known errors their own status", () => {
     const broken = Object.assign(new Error("relation does not exist"), { code: "42P01" });
     const answer = result(broken);

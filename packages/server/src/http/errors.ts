@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import pg from "pg";
+import { isPoolWaitTimeout } from "../db/database.ts";
 import { KnownError, StatusError } from "../errors/index.ts";
 import { apiResponseHeaders, stackHeader } from "./headers.ts";
 import type { RouteResult } from "./route.ts";
@@ -77,6 +78,15 @@ export function errorResult(error: unknown, requestId: string, log: (message: st
       status: 503,
       body: "The request ran into a concurrent one. Please try again.",
       headers: { "retry-after": "1" },
+    };
+  }
+  if (isPoolWaitTimeout(error)) {
+    log(`Request ${requestId} gave up waiting for a database connection`);
+    return {
+      kind: "text",
+      status: 503,
+      body: "The database is busy. Please try again.",
+      headers: { "retry-after": "5" },
     };
   }
   if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {

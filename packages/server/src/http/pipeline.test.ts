@@ -512,6 +512,30 @@ describe("bad input never reaches a 500", () => {
     expect(res.text.length).toBeLessThan(2_000);
   });
 
+  it("answers 503, not never, when every database connection stays taken", async () => {
+    const starved = await startTestServer({ databasePoolSize: 1, databasePoolWaitMs: 300 });
+    try {
+      const project = await createTestProject(starved, "Starved");
+      const held = await starved.server.app.database.pool.connect();
+      let answer: Awaited<ReturnType<typeof api>>;
+      try {
+        answer = await api(starved.url, "/api/v1/users", {
+          headers: keyHeaders(project.projectId, "server", project.keys),
+        });
+      } finally {
+        held.release();
+      }
+      expect(answer.status).toBe(503);
+      expect(answer.headers.get("retry-after")).toBe("5");
+      const after = await api(starved.url, "/api/v1/users", {
+        headers: keyHeaders(project.projectId, "server", project.keys),
+      });
+      expect(after.status).toBe(200);
+    } finally {
+      await starved.close();
+    }
+  });
+
   it("words body parsing errors as upstream does", async () => {
     const admin = keyHeaders(projectA.projectId, "admin", projectA.keys);
     const badJson = await api(test.url, "/api/v1/internal/api-keys", {

@@ -99,16 +99,12 @@ export const otpRoutes = [
     handler: async ({ auth, body, app, raw }) => {
       assertOtpEnabled(auth);
       const origin = endUserOrigin(app, raw);
-      const result = await app.database.db.transaction().execute(async (trx) => {
+      const signedIn = app.database.db.transaction().execute(async (trx) => {
         const data = await checkCode(trx, {
           tenancyId: auth.tenancy.id,
           purpose: "otp_sign_in",
           code: body.code,
           consume: true,
-        }).catch(async (error) => {
-          if (error instanceof KnownError && error.code === "VERIFICATION_CODE_NOT_FOUND")
-            await countWrongOtpGuess(auth, app.database.db, body.code);
-          throw error;
         });
         const email = String(data.email);
         const existing = await trx
@@ -152,6 +148,13 @@ export const otpRoutes = [
           ...(await signIn(app, trx, auth, userId, { origin })),
           is_new_user: isNewUser,
         };
+      });
+      // Counted once the transaction is over: the guess must outlive its rollback, and a second
+      // connection taken while the first is held lets a burst of wrong guesses starve the pool.
+      const result = await signedIn.catch(async (error) => {
+        if (error instanceof KnownError && error.code === "VERIFICATION_CODE_NOT_FOUND")
+          await countWrongOtpGuess(auth, app.database.db, body.code);
+        throw error;
       });
       if (result.is_new_user) recordSignUp(app, auth, result.user_id, "otp");
       return json(result);

@@ -112,4 +112,26 @@ describe("one-time codes and magic links", () => {
     });
     expect(right.body.code).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
   });
+
+  it("counts a wrong guess without a second connection, so guesses cannot starve the pool", async () => {
+    // With one connection, a guess counted inside its sign-in transaction waits for itself.
+    const solo = await startTestServer({ databasePoolSize: 1, databasePoolWaitMs: 2_000 });
+    try {
+      const soloProject = await createTestProject(solo, "OTP, one connection");
+      await api(solo.url, "/api/v1/internal/config/override/environment", {
+        method: "PATCH",
+        headers: keyHeaders(soloProject.projectId, "admin", soloProject.keys),
+        body: { config_override_string: JSON.stringify({ "auth.otp.allowSignIn": true }) },
+      });
+      const miss = await api(solo.url, "/api/v1/auth/otp/sign-in", {
+        method: "POST",
+        headers: { "x-stack-project-id": soloProject.projectId, "x-stack-access-type": "client" },
+        body: { code: `AAAAAA${"n".repeat(39)}` },
+      });
+      expect(miss.status).toBe(404);
+      expect(miss.body.code).toBe("VERIFICATION_CODE_NOT_FOUND");
+    } finally {
+      await solo.close();
+    }
+  });
 });

@@ -40,6 +40,27 @@ const insertUsers = (url: string, tenancyId: string, count: number, prefix: stri
     [tenancyId, prefix, count],
   );
 
+describe("the sequencer", () => {
+  it("stamps changes with a pool of one connection: it never waits on the pool under its row locks", async () => {
+    // It used to look up each changed tenancy's external databases through the pool inside its
+    // transaction; with every other connection taken by requests waiting on its locks, it waited for good.
+    const test = await startTestServer({ databasePoolSize: 1, databasePoolWaitMs: 2_000 });
+    cleanups.push(() => test.close());
+    const project = await createTestProject(test, "One connection");
+    const tenancyId = await tenancyIdOf(test, project);
+    await insertUsers(test.database.url, tenancyId, 3, "solo ");
+    const stamped = async () =>
+      (
+        await targetQuery<{ n: number }>(
+          test.database.url,
+          "SELECT count(*)::int AS n FROM users WHERE tenancy_id = $1 AND sync_seq IS NOT NULL AND NOT sync_dirty",
+          [tenancyId],
+        )
+      )[0]!.n;
+    await expect.poll(stamped, { timeout: 15_000, interval: 200 }).toBe(3);
+  });
+});
+
 describe("a target that goes down", () => {
   it("shows the backlog and the error in status, then drains when the target is back", async () => {
     const test = await startTestServer();

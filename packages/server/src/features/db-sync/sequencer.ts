@@ -20,16 +20,33 @@ const sequencedTables = [
 ] as const;
 
 /**
- * One sequencer pass: stamps dirty rows with ids from the global sequence and queues a sync of every
- * tenancy that changed, all in one transaction. Passes are serialised by an advisory lock, so their
+ * One sequencer pass: stamps dirty rows with ids from the global sequence in one transaction, then
+ * queues a sync of every tenancy that changed. Passes are serialised by an advisory lock, so their
  * transactions commit in the order their ids were drawn: once a reader has seen id N, no id below N
  * can appear later, and a cursor can never skip a row. Rows a writer still holds are skipped (SKIP
  * LOCKED) and stamped by a later pass, with later ids.
  *
+ * The syncs are queued after the commit, never under the pass's row locks: finding a tenancy's
+ * external databases may read through the connection pool, and requests waiting on those locks can
+ * fill the pool — a deadlock nothing times out. `unqueued` carries the tenancies whose sync could not
+ * be queued (the database failed meanwhile) to the next pass; a crash in between is covered by the
+ * start-up reconcile, which queues every syncing tenancy.
+ *
  * Returns how many rows were stamped (0 when another pass held the lock or nothing was dirty).
  */
-export async function runSequencerPass(app: AppContext): Promise<number> {
-  return app.database.db.transaction().execute(async (trx) => {
+export async function runSequencerPass(app: AppContext, unqueued: Set<string> = new Set()): Promise<number> {
+  const { stamped, tenancies } = await stampDirtyRows(app);
+  for (const tenancyId of tenancies) unqueued.add(tenancyId);
+  for (const tenancyId of [...unqueued]) {
+    await enqueueTenancySync(app, app.database.db, tenancyId);
+    unqueued.delete(tenancyId);
+  }
+  return stamped;
+}
+
+async function stampDirtyRows(app: AppContext): Promise<{ stamped: number; tenancies: Set<string> }> {
+  const tenancies = new Set<string>();
+  const stamped = await app.database.db.transaction().execute(async (trx) => {
     const locked = await sql<{
       locked: boolean;
     }>`SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_KEY}) AS locked`.execute(trx);
@@ -39,9 +56,10 @@ export async function runSequencerPass(app: AppContext): Promise<number> {
     // The capture triggers must not mark the rows this pass stamps as dirty again.
     await sql`SELECT set_config('latchkey.sequencing', 'on', true)`.execute(trx);
 
-    const tenancies = new Set<string>();
-    let stamped = 0;
+    let count = 0;
     for (const { table, key } of sequencedTables) {
+      // NO KEY UPDATE: only sync columns change, and a plain FOR UPDATE would also hold off every insert
+      // whose foreign key points at a picked row (a new membership of a user being stamped).
       const { rows } = await sql<{ tenancy_id: string }>`
         WITH picked AS (
           SELECT ${sql.raw(key)} FROM ${sql.table(table)} t
@@ -49,7 +67,7 @@ export async function runSequencerPass(app: AppContext): Promise<number> {
             AND NOT EXISTS (SELECT 1 FROM sync_tenancy_pauses p WHERE p.tenancy_id = t.tenancy_id AND p.sequencer_paused)
           ORDER BY tenancy_id
           LIMIT ${BATCH}
-          FOR UPDATE SKIP LOCKED
+          FOR NO KEY UPDATE SKIP LOCKED
         )
         UPDATE ${sql.table(table)} t SET sync_seq = nextval('sync_sequence'), sync_dirty = false
         FROM picked WHERE (${sql.raw(
@@ -64,10 +82,10 @@ export async function runSequencerPass(app: AppContext): Promise<number> {
             .join(", "),
         )})
         RETURNING t.tenancy_id`.execute(trx);
-      stamped += rows.length;
+      count += rows.length;
       for (const row of rows) tenancies.add(row.tenancy_id);
     }
-    for (const tenancyId of tenancies) await enqueueTenancySync(app, trx, tenancyId);
-    return stamped;
+    return count;
   });
+  return { stamped, tenancies };
 }

@@ -34,6 +34,7 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
   let running = false;
   let again = false;
   let stopped = false;
+  const unqueued = new Set<string>();
   const sequence = async () => {
     if (running) {
       again = true;
@@ -43,7 +44,7 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
     try {
       do {
         again = false;
-        const stamped = await runSequencerPass(app);
+        const stamped = await runSequencerPass(app, unqueued);
         telemetry.sequencer.passes++;
         telemetry.sequencer.rows_stamped += stamped;
         telemetry.sequencer.last_pass_at_millis = Date.now();
