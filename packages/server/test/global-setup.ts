@@ -7,13 +7,14 @@ import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
 import { discoverMigrations } from "../src/db/migrations/discover.ts";
 import { applyMigrations } from "../src/db/migrations/runner.ts";
-import { TEST_ANALYTICS_ROOT } from "./paths.ts";
+import { analyticsRootForThisRun } from "./paths.ts";
 
 export const TEMPLATE_DATABASE = "latchkey_test_template";
 
 declare module "vitest" {
   export interface ProvidedContext {
     postgresAdminUrl: string;
+    analyticsRoot: string;
   }
 }
 
@@ -58,12 +59,14 @@ export default async function setup(project: TestProject) {
   await runWorkerMigrations({ connectionString: withDatabase(adminUrl, TEMPLATE_DATABASE) });
 
   project.provide("postgresAdminUrl", adminUrl);
+  const analyticsRoot = analyticsRootForThisRun();
+  project.provide("analyticsRoot", analyticsRoot);
 
   return async () => {
     await stopEmbedded?.();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     // Each test process kept its embedded analytics data here (see server.ts).
-    rmSync(TEST_ANALYTICS_ROOT, { recursive: true, force: true });
+    rmSync(analyticsRoot, { recursive: true, force: true });
   };
 }
 

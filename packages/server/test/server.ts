@@ -1,10 +1,10 @@
 import path from "node:path";
+import { inject } from "vitest";
 import { readServerEnv, type ServerEnv } from "../src/config/env.ts";
 import type { KeySetCreated } from "../src/features/project-keys/schemas.ts";
 import { createProjectWithKeys } from "../src/features/projects/index.ts";
 import { type RunningServer, startServer } from "../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
-import { TEST_ANALYTICS_ROOT } from "./paths.ts";
 
 export interface TestServer {
   url: string;
@@ -14,7 +14,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-const testAnalyticsDir = path.join(TEST_ANALYTICS_ROOT, String(process.pid));
+const testAnalyticsDir = () => path.join(inject("analyticsRoot"), String(process.pid));
 
 /** Starts a real Latchkey on an ephemeral port against its own fresh database. */
 export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<TestServer> {
@@ -28,7 +28,7 @@ export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<Tes
       host: "127.0.0.1",
       databaseUrl: database.url,
       // libchdb serves one data directory per process: every server a test process starts shares it.
-      analyticsDir: testAnalyticsDir,
+      analyticsDir: testAnalyticsDir(),
       ...env,
     },
     log: (message) => {
