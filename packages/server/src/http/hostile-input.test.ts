@@ -5,6 +5,7 @@
  * A shippable distillation of a 75,000-request exploratory sweep; the value classes are the ones that
  * found bugs there.
  */
+import pLimit from "p-limit";
 import type { TSchema } from "typebox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -457,21 +458,9 @@ function describeFailure(probe: Probe, finding: Finding): string {
 }
 
 /** Runs `task` over the items, at most `concurrency` at a time; the results come in the items' order. */
-async function mapConcurrently<T, R>(
-  items: readonly T[],
-  concurrency: number,
-  task: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return results;
+function mapConcurrently<T, R>(items: readonly T[], concurrency: number, task: (item: T) => Promise<R>) {
+  const limit = pLimit(concurrency);
+  return Promise.all(items.map((item) => limit(() => task(item))));
 }
 
 // ---------------------------------------------------------------------------------------------------
