@@ -87,7 +87,8 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
       "https://challenges.cloudflare.com/turnstile/v0/siteverify",
     preparedStatements: env.LATCHKEY_PREPARED_STATEMENTS !== "false",
     databasePoolSize: Math.max(1, integer(env, "LATCHKEY_DATABASE_POOL_SIZE", 20)),
-    databasePoolWaitMs: integer(env, "LATCHKEY_DATABASE_POOL_WAIT_MS", 30_000),
+    // pg-pool reads 0 as "wait for ever": the bound this setting exists for.
+    databasePoolWaitMs: Math.max(1, integer(env, "LATCHKEY_DATABASE_POOL_WAIT_MS", 30_000)),
     signInRateLimit: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT", 10),
     signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
     clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,

@@ -6,9 +6,14 @@ import type { Database } from "./schema.ts";
 // bigint columns (counts, sequence ids) come back as JS numbers when they fit; they always do here.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-/** What pg-pool rejects a wait for a connection with, past `connectionTimeoutMillis`. */
+/**
+ * What pg rejects with past `connectionTimeoutMillis`: a wait for a pooled connection, or opening a
+ * new one (the database too slow to accept it).
+ */
 export const isPoolWaitTimeout = (error: unknown) =>
-  error instanceof Error && error.message === "timeout exceeded when trying to connect";
+  error instanceof Error &&
+  (error.message === "timeout exceeded when trying to connect" ||
+    error.message === "Connection terminated due to connection timeout");
 
 export interface DatabaseHandle {
   db: Kysely<Database>;

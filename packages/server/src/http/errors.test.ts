@@ -18,6 +18,7 @@ describe("errorResult", () => {
   it("answers a request that waited too long for a pooled connection with a retryable 503", () => {
     const answer = result(new Error("timeout exceeded when trying to connect"));
     expect(answer).toMatchObject({ status: 503, headers: { "retry-after": "5" } });
+    expect(result(new Error("Connection terminated due to connection timeout")).status).toBe(503);
     expect(logged.at(-1)).toContain("for a database connection");
   });
 
@@ -42,5 +43,8 @@ describe("errorResult", () => {
     expect(logged.at(-1)).toContain("22003");
     // The same SQLSTATE from anything but PostgreSQL is nobody's input.
     expect(result(Object.assign(new Error("odd"), { code: "22003" })).status).toBe(500);
+    // A division by zero is a data exception too, but the server's own.
+    const ours = Object.assign(new pg.DatabaseError("division by zero", 0, "error"), { code: "22012" });
+    expect(result(ours).status).toBe(500);
   });
 });

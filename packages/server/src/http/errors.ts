@@ -43,16 +43,29 @@ export function sendResult(request: FastifyRequest, reply: FastifyReply, result:
 const TRANSIENT_DATABASE_CONFLICTS = new Set(["40P01", "40001", "55P03"]);
 
 /**
- * PostgreSQL's data exceptions (SQLSTATE class 22): a number out of a column's range, text it cannot
- * store, input it cannot read. Request validation is meant to refuse such values first; one that got
- * through still came from the client, so it is answered as a schema error, and logged, so that the
- * missing check gets written.
+ * PostgreSQL's data exceptions that a client's value causes: text too long for its column (22001), a
+ * number out of range (22003), a date it cannot read or hold (22007, 22008), text it cannot store
+ * (22021, 22P05), input it cannot parse (22P02), a broken LIKE escape (22025). Request validation is
+ * meant to refuse such values first; one that got through still came from the client, so it is
+ * answered as a schema error, and logged, so that the missing check gets written. The rest of class 22
+ * (division by zero, a bad subscript) is the server's own fault and stays a 500.
  */
-const isDataException = (error: unknown): error is pg.DatabaseError =>
-  error instanceof pg.DatabaseError && error.code?.startsWith("22") === true;
+const INPUT_DATA_EXCEPTIONS = new Set([
+  "22001",
+  "22003",
+  "22007",
+  "22008",
+  "22021",
+  "22025",
+  "22P02",
+  "22P05",
+]);
+
+const isInputDataException = (error: unknown): error is pg.DatabaseError =>
+  error instanceof pg.DatabaseError && error.code !== undefined && INPUT_DATA_EXCEPTIONS.has(error.code);
 
 export function errorResult(error: unknown, requestId: string, log: (message: string) => void): RouteResult {
-  if (isDataException(error)) {
+  if (isInputDataException(error)) {
     log(`Request ${requestId} carried a value the database refused (${error.code}): ${error.message}`);
     error = new KnownError(
       "SCHEMA_ERROR",

@@ -7,15 +7,17 @@ import type { RequestPart } from "./validation.ts";
  */
 export const MAX_NESTING_DEPTH = 512;
 
+/** Half of a surrogate pair: what a client leaves when it cuts a string in the middle of an emoji. */
+const LONE_SURROGATES = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 /**
- * Whether PostgreSQL's text and jsonb can hold a string: not with a NUL character, nor with half of a
- * surrogate pair, which is not Unicode at all (jsonb refuses it; text would store mojibake).
+ * A lone surrogate becomes U+FFFD, the replacement character: what the PostgreSQL driver writes for it
+ * to a text column anyway, and what a jsonb column would otherwise refuse the whole value over.
  */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const storable = (text: string) => !text.includes("\0") && !LONE_SURROGATE.test(text);
+const repaired = (text: string) => text.replace(LONE_SURROGATES, "\ufffd");
 
 interface Visit {
-  value: object;
+  value: Record<string, unknown> | unknown[];
   depth: number;
   /** Where the value sits, kept as links and only spelled out for an error message. */
   parent: Visit | null;
@@ -29,59 +31,76 @@ const pathOf = (part: RequestPart, visit: Visit | null, key?: string | number): 
 };
 
 /**
- * The first problem of a request part that no schema can express, as a `SCHEMA_ERROR` sentence, or null:
- * nesting deeper than {@link MAX_NESTING_DEPTH}, and (when `textMustBeStorable`) a string or property
- * name with a character PostgreSQL cannot store. Iterative, so a hostile depth cannot overflow it.
+ * Readies one part of a request (body, query, params) for PostgreSQL, in place, or names in a
+ * `SCHEMA_ERROR` sentence why no schema could let it through:
+ * - nesting deeper than {@link MAX_NESTING_DEPTH} is refused;
+ * - with `textIsStored`, a NUL in a string or a property name is refused (PostgreSQL's text and jsonb
+ *   cannot hold it), and lone surrogates are {@link repaired}.
+ * Iterative, so a hostile depth cannot overflow it. Returns the part, a new value only if it was a string.
  */
-export function unstorableValueIn(
+export function prepareRequestValue(
   part: RequestPart,
   value: unknown,
-  textMustBeStorable: boolean,
-): string | null {
-  if (typeof value === "string") return textMustBeStorable && !storable(value) ? unstorableText(part) : null;
+  textIsStored: boolean,
+): { value: unknown; problem: string | null } {
+  if (typeof value === "string") {
+    if (!textIsStored) return { value, problem: null };
+    return value.includes("\0") ? { value, problem: nulIn(part) } : { value: repaired(value), problem: null };
+  }
   // A Buffer is an octet-stream body: bytes, not text, and its indices are no properties to walk.
-  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return null;
-  const pending: Visit[] = [{ value, depth: 0, parent: null, key: "" }];
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value))
+    return { value, problem: null };
+  const pending: Visit[] = [{ value: value as Visit["value"], depth: 0, parent: null, key: "" }];
   for (let visit = pending.pop(); visit !== undefined; visit = pending.pop()) {
     // Without the path: 512 steps of it would make a message nobody reads.
-    if (visit.depth >= MAX_NESTING_DEPTH)
-      return `${part} is nested more than ${MAX_NESTING_DEPTH} levels deep`;
-    const current = visit.value as Record<string, unknown> | unknown[];
+    if (visit.depth >= MAX_NESTING_DEPTH) {
+      return { value, problem: `${part} is nested more than ${MAX_NESTING_DEPTH} levels deep` };
+    }
+    const current = visit.value;
     if (Array.isArray(current)) {
       for (let index = 0; index < current.length; index++) {
-        const problem = inspectChild(part, visit, index, current[index], pending, textMustBeStorable);
-        if (problem) return problem;
+        const problem = prepareChild(part, visit, index, pending, textIsStored);
+        if (problem) return { value, problem };
       }
       continue;
     }
-    // Parsed JSON: own enumerable properties only, nothing inherited to skip.
-    for (const key in current) {
-      if (textMustBeStorable && !storable(key))
-        return unstorableText(`${pathOf(part, visit, key)} (its name)`);
-      const problem = inspectChild(part, visit, key, current[key], pending, textMustBeStorable);
-      if (problem) return problem;
+    for (const key of Object.keys(current)) {
+      let name = key;
+      if (textIsStored) {
+        if (key.includes("\0")) return { value, problem: nulIn(`${pathOf(part, visit, key)} (its name)`) };
+        name = repaired(key);
+        if (name !== key) {
+          current[name] = current[key];
+          delete current[key];
+        }
+      }
+      const problem = prepareChild(part, visit, name, pending, textIsStored);
+      if (problem) return { value, problem };
     }
   }
-  return null;
+  return { value, problem: null };
 }
 
-/** Checks a string child where it stands; queues an object or array child for its own visit. */
-function inspectChild(
+/** Checks (and repairs) a string child where it stands; queues an object or array child for its own visit. */
+function prepareChild(
   part: RequestPart,
   parent: Visit,
   key: string | number,
-  child: unknown,
   pending: Visit[],
-  textMustBeStorable: boolean,
+  textIsStored: boolean,
 ): string | null {
+  const container = parent.value as Record<string | number, unknown>;
+  const child = container[key];
   if (typeof child === "string") {
-    return textMustBeStorable && !storable(child) ? unstorableText(pathOf(part, parent, key)) : null;
+    if (!textIsStored) return null;
+    if (child.includes("\0")) return nulIn(pathOf(part, parent, key));
+    container[key] = repaired(child);
+    return null;
   }
   if (child !== null && typeof child === "object") {
-    pending.push({ value: child, depth: parent.depth + 1, parent, key });
+    pending.push({ value: child as Visit["value"], depth: parent.depth + 1, parent, key });
   }
   return null;
 }
 
-const unstorableText = (path: string) =>
-  `${path} must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates`;
+const nulIn = (path: string) => `${path} must not contain NUL characters (\\u0000)`;

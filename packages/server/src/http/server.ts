@@ -8,7 +8,7 @@ import { registerBodyParsers } from "./body-parsers.ts";
 import { errorResult, sendResult } from "./errors.ts";
 import { corsHeaders } from "./headers.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
-import { unstorableValueIn } from "./request-values.ts";
+import { prepareRequestValue } from "./request-values.ts";
 import { requestPath } from "./requirements.ts";
 import type { RouteDefinition, RouteResult } from "./route.ts";
 import { type CompiledPart, compilePart, type RequestPart, violationsOf } from "./validation.ts";
@@ -78,11 +78,16 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
         `Request validation failed on ${method} ${requestPath(url)}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
       );
     // Before the schemas: their error messages print the values they reject.
-    const unstorable =
-      unstorableValueIn("params", input.params, true) ??
-      unstorableValueIn("query", input.query, true) ??
-      (route.schemas.body ? unstorableValueIn("body", input.body, !route.latest?.bodyMayHoldAnyText) : null);
-    if (unstorable) throw fail([unstorable]);
+    const prepared = {
+      params: prepareRequestValue("params", input.params, true),
+      query: prepareRequestValue("query", input.query, true),
+      body: route.schemas.body
+        ? prepareRequestValue("body", input.body, !route.latest?.bodyMayHoldAnyText)
+        : { value: input.body, problem: null },
+    };
+    const unprepared = prepared.params.problem ?? prepared.query.problem ?? prepared.body.problem;
+    if (unprepared) throw fail([unprepared]);
+    input = { params: prepared.params.value, query: prepared.query.value, body: prepared.body.value };
     const violations: string[] = [];
     const query = structuredCloneIfObject(input.query ?? {});
     const params = structuredCloneIfObject(input.params ?? {});

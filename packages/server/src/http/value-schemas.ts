@@ -1,8 +1,9 @@
 import Type from "typebox";
 
 /**
- * A point in time as epoch milliseconds, within what both a JavaScript `Date` and PostgreSQL's
- * timestamptz hold (1970 to the year 275760): beyond it the database refuses the value mid-write.
+ * A point in time as epoch milliseconds, from 1970 (nothing a client sets expires before it) to the year
+ * 275760, the last a JavaScript `Date` holds: beyond it PostgreSQL's timestamptz refuses the value
+ * mid-write.
  */
 export const timestampMillis = (options: { description?: string } = {}) =>
   Type.Number({ minimum: 0, maximum: 8_640_000_000_000_000, ...options });

@@ -113,7 +113,7 @@ describe("one-time codes and magic links", () => {
     expect(right.body.code).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
   });
 
-  it("counts a wrong guess without a second connection, so guesses cannot starve the pool", async () => {
+  it("answers a wrong guess without taking a second connection, so guesses cannot starve the pool", async () => {
     // With one connection, a guess counted inside its sign-in transaction waits for itself.
     const solo = await startTestServer({ databasePoolSize: 1, databasePoolWaitMs: 2_000 });
     try {

@@ -28,25 +28,37 @@ const sequencedTables = [
  *
  * The syncs are queued after the commit, never under the pass's row locks: finding a tenancy's
  * external databases may read through the connection pool, and requests waiting on those locks can
- * fill the pool — a deadlock nothing times out. `unqueued` carries the tenancies whose sync could not
- * be queued (the database failed meanwhile) to the next pass; a crash in between is covered by the
- * start-up reconcile, which queues every syncing tenancy.
+ * fill the pool — a deadlock nothing times out. `unqueued` carries the tenancies whose sync is still to
+ * be queued; they are added as the rows come back, before the commit is known (a sync of a pass that
+ * rolled back finds nothing new), and one that cannot be queued waits for the next pass. A crash in
+ * between is covered by the start-up reconcile, which queues every syncing tenancy.
  *
  * Returns how many rows were stamped (0 when another pass held the lock or nothing was dirty).
  */
 export async function runSequencerPass(app: AppContext, unqueued: Set<string> = new Set()): Promise<number> {
-  const { stamped, tenancies } = await stampDirtyRows(app);
-  for (const tenancyId of tenancies) unqueued.add(tenancyId);
-  for (const tenancyId of [...unqueued]) {
-    await enqueueTenancySync(app, app.database.db, tenancyId);
-    unqueued.delete(tenancyId);
+  try {
+    return await stampDirtyRows(app, unqueued);
+  } finally {
+    await queueSyncs(app, unqueued);
   }
-  return stamped;
 }
 
-async function stampDirtyRows(app: AppContext): Promise<{ stamped: number; tenancies: Set<string> }> {
-  const tenancies = new Set<string>();
-  const stamped = await app.database.db.transaction().execute(async (trx) => {
+/** Each tenancy on its own: one whose sync cannot be queued (its config unreadable) holds up no other. */
+async function queueSyncs(app: AppContext, unqueued: Set<string>): Promise<void> {
+  for (const tenancyId of [...unqueued]) {
+    try {
+      await enqueueTenancySync(app, app.database.db, tenancyId);
+      unqueued.delete(tenancyId);
+    } catch (error) {
+      app.log(
+        `db-sync sequencer: the sync of tenancy ${tenancyId} is not queued yet (${error}); next pass tries again`,
+      );
+    }
+  }
+}
+
+async function stampDirtyRows(app: AppContext, changedTenancies: Set<string>): Promise<number> {
+  return app.database.db.transaction().execute(async (trx) => {
     const locked = await sql<{
       locked: boolean;
     }>`SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_KEY}) AS locked`.execute(trx);
@@ -83,9 +95,8 @@ async function stampDirtyRows(app: AppContext): Promise<{ stamped: number; tenan
         )})
         RETURNING t.tenancy_id`.execute(trx);
       count += rows.length;
-      for (const row of rows) tenancies.add(row.tenancy_id);
+      for (const row of rows) changedTenancies.add(row.tenancy_id);
     }
     return count;
   });
-  return { stamped, tenancies };
 }
