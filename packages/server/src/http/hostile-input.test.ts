@@ -23,6 +23,7 @@ import {
   type TestServer,
 } from "../../test/server.ts";
 import { httpRoutes } from "../routes.ts";
+import { isUuid } from "./requirements.ts";
 import type { RouteDefinition } from "./route.ts";
 
 /** The parts of a JSON schema the battery is derived from. */
@@ -178,10 +179,8 @@ const SAMPLE_BY_NAME: Record<string, string> = {
 /** Strings that between them satisfy every format, pattern and length the schemas ask for. */
 const SAMPLE_STRINGS = ["probe", FIXED_UUID, "probe@example.com", "123456", "US", "p".repeat(45)];
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function fits(text: string, schema: SchemaView): boolean {
-  if (schema.format === "uuid" && !UUID.test(text)) return false;
+  if (schema.format === "uuid" && !isUuid(text)) return false;
   if (schema.format === "email" && !text.includes("@")) return false;
   if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(text)) return false;
   return (

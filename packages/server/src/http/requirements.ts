@@ -4,7 +4,7 @@ import type { UserRecord } from "../features/users/records.ts";
 import type { RequestAuth } from "./authenticate.ts";
 
 /** A `SCHEMA_ERROR` in the same words the schema validator uses. */
-export function schemaError(raw: FastifyRequest, violations: string[]): KnownError {
+export function schemaError(raw: Pick<FastifyRequest, "method" | "url">, violations: string[]): KnownError {
   return new KnownError(
     "SCHEMA_ERROR",
     `Request validation failed on ${raw.method} ${requestPath(raw.url)}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
@@ -42,7 +42,8 @@ export function resolveUserId(auth: RequestAuth, userId: string): string {
   return auth.user.id;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID as PostgreSQL's uuid type reads it (no braces, no `urn:uuid:` prefix). */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Ids that come from `me` or a free-form path segment are checked before they reach a uuid column. */
 export const isUuid = (value: string) => UUID.test(value);

@@ -9,7 +9,7 @@ import { errorResult, sendResult } from "./errors.ts";
 import { corsHeaders } from "./headers.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { prepareRequestValue } from "./request-values.ts";
-import { requestPath } from "./requirements.ts";
+import { schemaError } from "./requirements.ts";
 import type { RouteDefinition, RouteResult } from "./route.ts";
 import { type CompiledPart, compilePart, type RequestPart, violationsOf } from "./validation.ts";
 import {
@@ -72,11 +72,7 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
     url: string,
     input: { body?: unknown; query?: unknown; params?: unknown },
   ) => {
-    const fail = (violations: string[]) =>
-      new KnownError(
-        "SCHEMA_ERROR",
-        `Request validation failed on ${method} ${requestPath(url)}:\n${violations.map((v) => `  - ${v}`).join("\n")}`,
-      );
+    const fail = (violations: string[]) => schemaError({ method, url }, violations);
     // Before the schemas: their error messages print the values they reject.
     const prepared = {
       params: prepareRequestValue("params", input.params, true),

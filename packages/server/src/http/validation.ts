@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import type { TSchema } from "typebox";
+import { UUID } from "./requirements.ts";
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
 type AddFormats = (ajv: Ajv) => Ajv;
@@ -13,7 +14,7 @@ function createAjv(coerceTypes: boolean): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes, useDefaults: false, verbose: true });
   addFormats(ajv);
   // ajv-formats also takes `urn:uuid:…`, which PostgreSQL's uuid type does not.
-  ajv.addFormat("uuid", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+  ajv.addFormat("uuid", UUID);
   return ajv;
 }
 
