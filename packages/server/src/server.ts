@@ -57,6 +57,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       preparedStatements: env.preparedStatements,
       maxConnections: env.databasePoolSize,
       poolWaitMs: env.databasePoolWaitMs,
+      guardTransactions: env.checkTransactions,
     });
     cleanups.push(() => database.close());
     const changes = new ChangeListener(postgres.connectionString);

@@ -24,6 +24,7 @@ export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<Tes
     env: {
       ...readServerEnv({}),
       nodeEnv: "test",
+      checkTransactions: true,
       port: 0,
       host: "127.0.0.1",
       databaseUrl: database.url,
@@ -44,8 +45,12 @@ export async function startTestServer(env: Partial<ServerEnv> = {}): Promise<Tes
     database,
     internalKeys: server.internalProjectKeys,
     close: async () => {
+      const offences = [...server.app.database.transactionOffences];
       await server.close();
       await database.drop();
+      // Thrown here too, for an offence a caller caught and answered without failing the test.
+      if (offences.length > 0)
+        throw new Error(`The server took pooled connections inside transactions:\n${offences.join("\n\n")}`);
     },
   };
 }

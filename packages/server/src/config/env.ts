@@ -60,6 +60,11 @@ export interface ServerEnv {
    * makes an API-only process, for scaling API and workers separately.
    */
   runSyncWorker: boolean;
+  /**
+   * Fail any query that takes a pooled connection inside a transaction body, a pool deadlock waiting
+   * for load (`LATCHKEY_CHECK_TRANSACTIONS`; on under `NODE_ENV=test`, off otherwise for its cost).
+   */
+  checkTransactions: boolean;
 }
 
 export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
@@ -94,6 +99,9 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,
     analyticsDir: path.resolve(env.LATCHKEY_ANALYTICS_DIR ?? path.join(dataDir, "analytics")),
     runSyncWorker: env.LATCHKEY_SYNC_WORKER !== "false",
+    checkTransactions: env.LATCHKEY_CHECK_TRANSACTIONS
+      ? env.LATCHKEY_CHECK_TRANSACTIONS === "true"
+      : nodeEnv === "test",
   };
 }
 

@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { preparingPool } from "./prepared-statements.ts";
 import type { Database } from "./schema.ts";
+import { guardTransactions } from "./transaction-guard.ts";
 
 // bigint columns (counts, sequence ids) come back as JS numbers when they fit; they always do here.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -19,6 +20,8 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   pool: pg.Pool;
   connectionString: string;
+  /** Pooled connections taken inside transaction bodies, when guarded (see `guardTransactions`). */
+  transactionOffences: readonly string[];
   close(): Promise<void>;
 }
 
@@ -33,6 +36,8 @@ export function openDatabase(
      * chain, a pool deadlock): the waiter fails, and its request answers 503, instead of hanging for good.
      */
     poolWaitMs?: number;
+    /** Fail queries that take a pooled connection inside a transaction body (tests, development). */
+    guardTransactions?: boolean;
   } = {},
 ): DatabaseHandle {
   const pool = new pg.Pool({
@@ -50,10 +55,12 @@ export function openDatabase(
       pool: preparingPool(pool, { enabled: options.preparedStatements ?? true }),
     }),
   });
+  const { offences } = options.guardTransactions ? guardTransactions(db, pool) : { offences: [] };
   return {
     db,
     pool,
     connectionString,
+    transactionOffences: offences,
     close: () => db.destroy(),
   };
 }
