@@ -29,3 +29,20 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
     drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
 }
+
+/**
+ * Runs `work` on a database session of its own, apart from the server's pool: a test holds row locks
+ * there to line concurrent requests up the way a race would.
+ */
+export async function withConnection<T>(
+  url: string,
+  work: (connection: pg.Client) => Promise<T>,
+): Promise<T> {
+  const connection = new pg.Client({ connectionString: url });
+  await connection.connect();
+  try {
+    return await work(connection);
+  } finally {
+    await connection.end();
+  }
+}

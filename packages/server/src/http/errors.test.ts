@@ -47,4 +47,42 @@ describe("errorResult", () => {
     const ours = Object.assign(new pg.DatabaseError("division by zero", 0, "error"), { code: "22012" });
     expect(result(ours).status).toBe(500);
   });
+
+  it("answers a write that points at a row deleted meanwhile with that row's not-found error", () => {
+    const violation = (constraint: string, detail: string) =>
+      Object.assign(new pg.DatabaseError("violates foreign key constraint", 0, "error"), {
+        code: "23503",
+        constraint,
+        detail,
+      });
+    const membership = result(
+      violation(
+        "team_member_permissions_tenancy_id_team_id_user_id_fkey",
+        'Key (tenancy_id, team_id, user_id)=(t-1, team-2, user-3) is not present in table "team_members".',
+      ),
+    );
+    expect(membership).toMatchObject({
+      status: 404,
+      headers: { "x-stack-known-error": "TEAM_MEMBERSHIP_NOT_FOUND" },
+    });
+    expect((membership.body as { details: unknown }).details).toEqual({
+      team_id: "team-2",
+      user_id: "user-3",
+    });
+    const team = result(
+      violation(
+        "team_members_tenancy_id_team_id_fkey",
+        // Another server language: only the words change.
+        "La llave (tenancy_id, team_id)=(t-1, team-2) no está presente en la tabla «teams».",
+      ),
+    );
+    expect(team.body).toMatchObject({ code: "TEAM_NOT_FOUND", details: { team_id: "team-2" } });
+    const user = result(
+      violation("sessions_tenancy_id_user_id_fkey", "Key (tenancy_id, user_id)=(t-1, u-1)"),
+    );
+    expect(user.body).toMatchObject({ code: "USER_NOT_FOUND" });
+    const tenancy = result(violation("users_tenancy_id_fkey", ""));
+    expect(tenancy).toMatchObject({ kind: "text", status: 404 });
+    expect(logged.at(-1)).toContain("reference to a deleted row");
+  });
 });

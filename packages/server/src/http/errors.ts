@@ -64,7 +64,31 @@ const INPUT_DATA_EXCEPTIONS = new Set([
 const isInputDataException = (error: unknown): error is pg.DatabaseError =>
   error instanceof pg.DatabaseError && error.code !== undefined && INPUT_DATA_EXCEPTIONS.has(error.code);
 
+/**
+ * What a write that broke a foreign key (23503) is answered. Every key cascades on delete, so only a
+ * write raises one: it points at a row a concurrent request deleted after this one found it. The
+ * answer is that row's not-found error, as if the request had come second. The constraint's columns
+ * name what is missing; the values come from the error's detail, `(tenancy_id, team_id)=(…, …)`
+ * in every language the server may speak.
+ */
+export function missingReferenceError(error: pg.DatabaseError): KnownError | StatusError {
+  const [, names = "", values = ""] = /\(([^()]*)\)=\(([^()]*)\)/.exec(error.detail ?? "") ?? [];
+  const valueList = values.split(", ");
+  const key = Object.fromEntries(names.split(", ").map((name, index) => [name, valueList[index] ?? ""]));
+  const constraint = error.constraint ?? "";
+  if (constraint.endsWith("_tenancy_id_team_id_user_id_fkey"))
+    return new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", key.team_id ?? "", key.user_id ?? "");
+  if (constraint.endsWith("_tenancy_id_user_id_fkey")) return new KnownError("USER_NOT_FOUND");
+  if (constraint.endsWith("_tenancy_id_team_id_fkey"))
+    return new KnownError("TEAM_NOT_FOUND", key.team_id ?? "");
+  return new StatusError(404, "Something this request refers to was deleted while it ran.");
+}
+
 export function errorResult(error: unknown, requestId: string, log: (message: string) => void): RouteResult {
+  if (error instanceof pg.DatabaseError && error.code === "23503") {
+    log(`Request ${requestId} wrote a reference to a deleted row: ${error.message}`);
+    error = missingReferenceError(error);
+  }
   if (isInputDataException(error)) {
     log(`Request ${requestId} carried a value the database refused (${error.code}): ${error.message}`);
     error = new KnownError(

@@ -252,7 +252,9 @@ function routesForKeyType(type: ApiKeyType) {
           .where("tenancy_id", "=", auth.tenancy.id)
           .where("id", "=", existing.id)
           .returning(columns)
-          .executeTakeFirstOrThrow();
+          .executeTakeFirst();
+        // Deleted with its owner since it was found.
+        if (!row) throw new KnownError("API_KEY_NOT_FOUND");
         return json(view(type, row, { last_four: row.last_four }));
       },
     }),

@@ -7,6 +7,7 @@ import { tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { sendEmail } from "../emails/outbox.ts";
+import { lockAuthEmail, lockUser } from "../users/records.ts";
 import { emailAddress } from "../users/schemas.ts";
 import { createUser, normalizeEmail } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
@@ -107,6 +108,7 @@ export const otpRoutes = [
           consume: true,
         });
         const email = String(data.email);
+        await lockAuthEmail(trx, auth.tenancy.id, email);
         const existing = await trx
           .selectFrom("contact_channels")
           .select("user_id")
@@ -118,6 +120,7 @@ export const otpRoutes = [
         let userId = existing?.user_id;
         const isNewUser = !userId;
         if (userId) {
+          await lockUser(trx, auth.tenancy.id, userId);
           // Receiving the code proves the address.
           await trx
             .updateTable("contact_channels")

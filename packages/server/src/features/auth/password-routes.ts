@@ -7,7 +7,7 @@ import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { sendContactVerification } from "../contact-channels/verification.ts";
 import { sendEmail } from "../emails/outbox.ts";
-import { selectUser } from "../users/records.ts";
+import { lockUser } from "../users/records.ts";
 import { EMAIL_MAX_LENGTH, emailAddress } from "../users/schemas.ts";
 import { createUser, normalizeEmail, updateUser, withPasswordHashed } from "../users/service.ts";
 import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
@@ -73,9 +73,13 @@ export const passwordRoutes = [
       });
       const ctx = tenancyContext(auth);
       const credentials = await withPasswordHashed({ password: body.password });
-      const tokens = await app.database.db.transaction().execute(async (trx) => {
+      const { tokens, upgraded } = await app.database.db.transaction().execute(async (trx) => {
+        // A concurrent sign-up may have upgraded this user meanwhile: this one then signs up anew, as
+        // it would have had it come second.
+        const upgrade = upgrading && (await lockUser(trx, auth.tenancy.id, upgrading.id))?.is_anonymous;
+        if (!upgrade && !config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
         let userId: string;
-        if (upgrading) {
+        if (upgrade) {
           userId = upgrading.id;
           await updateUser(trx, ctx, userId, {
             is_anonymous: false,
@@ -94,9 +98,9 @@ export const passwordRoutes = [
           });
         }
         await recordSignUpAssessment(trx, auth.tenancy.id, userId, assessment);
-        return signIn(app, trx, auth, userId, { origin });
+        return { tokens: await signIn(app, trx, auth, userId, { origin }), upgraded: Boolean(upgrade) };
       });
-      if (!upgrading) recordSignUp(app, auth, tokens.user_id, "password");
+      if (!upgraded) recordSignUp(app, auth, tokens.user_id, "password");
       if (body.verification_callback_url) {
         await sendContactVerification(app, auth, tokens.user_id, null, body.verification_callback_url);
       }
@@ -203,12 +207,17 @@ export const passwordRoutes = [
         : null;
       const passwordHash = await hashPassword(body.new_password);
       await app.database.db.transaction().execute(async (trx) => {
-        await trx
+        await lockUser(trx, auth.tenancy.id, user.id);
+        // Only over the hash the old password was checked against: a change that landed meanwhile
+        // means the old password is no longer the current one.
+        const changed = await trx
           .updateTable("password_credentials")
           .set({ password_hash: passwordHash, updated_at: new Date() })
           .where("tenancy_id", "=", auth.tenancy.id)
           .where("user_id", "=", user.id)
-          .execute();
+          .where("password_hash", "=", stored.password_hash)
+          .executeTakeFirst();
+        if (changed.numUpdatedRows === 0n) throw new KnownError("PASSWORD_CONFIRMATION_MISMATCH");
         // Every other session is signed out; the one making the change stays.
         await revokeUserSessions(trx, auth.tenancy.id, user.id, keep ?? auth.token?.refresh_token_id);
       });
@@ -226,9 +235,10 @@ export const passwordRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const user = requireUserSchema(auth, raw);
-      if (user.has_password) throw new StatusError(400, "User already has a password set.");
+      const alreadySet = () => new StatusError(400, "User already has a password set.");
+      if (user.has_password) throw alreadySet();
       assertPasswordRules(body.password);
-      await app.database.db
+      const inserted = await app.database.db
         .insertInto("password_credentials")
         .values({
           tenancy_id: auth.tenancy.id,
@@ -236,7 +246,9 @@ export const passwordRoutes = [
           password_hash: await hashPassword(body.password),
         })
         .onConflict((oc) => oc.doNothing())
-        .execute();
+        .executeTakeFirst();
+      // Another request set one while this one hashed.
+      if (inserted.numInsertedOrUpdatedRows === 0n) throw alreadySet();
       return success();
     },
   }),
@@ -309,8 +321,8 @@ export const passwordRoutes = [
           consume: true,
         });
         const userId = String(data.user_id);
-        const user = await selectUser(trx, auth.tenancy.id, userId);
-        if (!user) throw new KnownError("VERIFICATION_CODE_NOT_FOUND");
+        if (!(await lockUser(trx, auth.tenancy.id, userId)))
+          throw new KnownError("VERIFICATION_CODE_NOT_FOUND");
         await trx
           .insertInto("password_credentials")
           .values({ tenancy_id: auth.tenancy.id, user_id: userId, password_hash: hash })

@@ -53,6 +53,10 @@ export function newSession(input: {
  * Finds the live session of a refresh token within a tenancy and records its use (session and user
  * "last active"). Unknown, expired or revoked tokens — and tokens of deleted users, whose sessions are
  * deleted with them — fail with `REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED`.
+ *
+ * The user's "last active" is skipped while another transaction holds the user row: that one (a
+ * password change, a delete) locks the user and then the user's sessions, this one the session and then
+ * the user, and waiting here would deadlock the two. The next refresh records it.
  */
 export async function useRefreshToken(
   db: Db,
@@ -66,9 +70,12 @@ export async function useRefreshToken(
        WHERE refresh_token_hash = ${digest(refreshToken)} AND tenancy_id = ${tenancyId}
          AND (expires_at IS NULL OR expires_at > now())
       RETURNING tenancy_id, id, user_id, is_impersonation, created_at, last_used_at, expires_at
-    ), touched AS (
-      UPDATE users SET last_active_at = now()
+    ), free_user AS (
+      SELECT tenancy_id, id FROM users
        WHERE (tenancy_id, id) IN (SELECT tenancy_id, user_id FROM used)
+         FOR NO KEY UPDATE SKIP LOCKED
+    ), touched AS (
+      UPDATE users SET last_active_at = now() WHERE (tenancy_id, id) IN (SELECT tenancy_id, id FROM free_user)
     )
     SELECT * FROM used`.execute(db);
   const session = rows[0];

@@ -5,7 +5,7 @@ import type { RequestAuth } from "../../http/authenticate.ts";
 import { isUuid, rejectServerOnlyFields, requireUserSchema, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { isTrustedUrl } from "../auth/trusted-urls.ts";
-import { selectUser } from "../users/records.ts";
+import { type Db, lockUser, selectUser } from "../users/records.ts";
 import { emailAddress } from "../users/schemas.ts";
 import { insertChannel, normalizeEmail, rethrowEmailConflict } from "../users/service.ts";
 import { checkCode } from "../verification-codes/codes.ts";
@@ -58,9 +58,9 @@ const channelColumns = [
   "used_for_auth",
 ] as const;
 
-async function findChannel(app: AppContext, auth: RequestAuth, userId: string, channelId: string) {
+async function findChannel(db: Db, auth: RequestAuth, userId: string, channelId: string) {
   if (!isUuid(userId)) return undefined;
-  return app.database.db
+  return db
     .selectFrom("contact_channels")
     .select(channelColumns)
     .where("tenancy_id", "=", auth.tenancy.id)
@@ -70,13 +70,13 @@ async function findChannel(app: AppContext, auth: RequestAuth, userId: string, c
 }
 
 async function requireChannel(
-  app: AppContext,
+  db: Db,
   auth: RequestAuth,
   userId: string,
   channelId: string,
   missingStatus: number,
 ) {
-  const channel = await findChannel(app, auth, userId, channelId);
+  const channel = await findChannel(db, auth, userId, channelId);
   if (!channel) throw new StatusError(missingStatus, "Contact channel not found");
   return channel;
 }
@@ -87,13 +87,12 @@ async function assertUserExists(app: AppContext, auth: RequestAuth, userId: stri
   }
 }
 
-/** A primary channel is demoted before another takes its place (one primary per user). */
-async function demotePrimary(
-  trx: AppContext["database"]["db"],
-  tenancyId: string,
-  userId: string,
-  except?: string,
-) {
+/**
+ * A primary channel is demoted before another takes its place (one primary per user). Callers hold
+ * the user's lock (`lockUser`): two transactions promoting channels at once would each demote the
+ * primary they can see and both promote theirs.
+ */
+async function demotePrimary(trx: Db, tenancyId: string, userId: string, except?: string) {
   let query = trx
     .updateTable("contact_channels")
     .set({ is_primary: false })
@@ -161,9 +160,11 @@ export const contactChannelRoutes = [
     handler: async ({ auth, body, app, raw }) => {
       rejectServerOnlyFields(auth, raw, body, ["is_verified"]);
       const userId = ownUser(auth, body.user_id, "manage");
-      await assertUserExists(app, auth, userId);
       const value = normalizeEmail(body.value);
-      const id = await app.database.db.transaction().execute(async (trx) => {
+      const channel = await app.database.db.transaction().execute(async (trx) => {
+        if (!(await lockUser(trx, auth.tenancy.id, userId))) {
+          throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
+        }
         if (body.is_primary) await demotePrimary(trx, auth.tenancy.id, userId);
         const existing = await trx
           .selectFrom("contact_channels")
@@ -173,7 +174,7 @@ export const contactChannelRoutes = [
           .where("value", "=", value)
           .executeTakeFirst();
         if (existing) throw new StatusError(400, "Contact channel already exists");
-        return insertChannel(trx, auth.tenancy.id, userId, {
+        const id = await insertChannel(trx, auth.tenancy.id, userId, {
           value,
           isPrimary: body.is_primary ?? false,
           isVerified: body.is_verified ?? false,
@@ -189,9 +190,9 @@ export const contactChannelRoutes = [
           }
           return rethrowChannelConflict(error, value);
         });
+        return (await findChannel(trx, auth, userId, id))!;
       });
-      const channel = await findChannel(app, auth, userId, id);
-      return json(view(channel!), 201);
+      return json(view(channel), 201);
     },
   }),
   defineRoute({
@@ -214,6 +215,7 @@ export const contactChannelRoutes = [
           code: body.code,
           consume: true,
         });
+        await lockUser(trx, auth.tenancy.id, String(data.user_id));
         await trx
           .updateTable("contact_channels")
           .set({ is_verified: true })
@@ -264,7 +266,7 @@ export const contactChannelRoutes = [
     schemas: { params: channelParams },
     handler: async ({ auth, params, app }) => {
       const userId = ownUser(auth, params.user_id, "read");
-      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 404);
+      const channel = await requireChannel(app.database.db, auth, userId, params.contact_channel_id, 404);
       return json(view(channel));
     },
   }),
@@ -290,9 +292,10 @@ export const contactChannelRoutes = [
     handler: async ({ auth, params, body, app, raw }) => {
       rejectServerOnlyFields(auth, raw, body, ["is_verified"]);
       const userId = ownUser(auth, params.user_id, "manage");
-      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 404);
       const value = body.value !== undefined ? normalizeEmail(body.value) : undefined;
-      await app.database.db.transaction().execute(async (trx) => {
+      const updated = await app.database.db.transaction().execute(async (trx) => {
+        await lockUser(trx, auth.tenancy.id, userId);
+        const channel = await requireChannel(trx, auth, userId, params.contact_channel_id, 404);
         if (body.is_primary) await demotePrimary(trx, auth.tenancy.id, userId, channel.id);
         const valueChanged = value !== undefined && value !== channel.value;
         const changes = {
@@ -306,7 +309,7 @@ export const contactChannelRoutes = [
               ? { is_verified: false }
               : {}),
         };
-        if (Object.keys(changes).length === 0) return;
+        if (Object.keys(changes).length === 0) return channel;
         await trx
           .updateTable("contact_channels")
           .set(changes)
@@ -316,8 +319,9 @@ export const contactChannelRoutes = [
           .execute()
           .catch((error) => rethrowChannelConflict(error, value ?? channel.value))
           .catch((error) => rethrowEmailConflict(error, value ?? channel.value));
+        return (await findChannel(trx, auth, userId, channel.id))!;
       });
-      return json(view((await findChannel(app, auth, userId, channel.id))!));
+      return json(view(updated));
     },
   }),
   defineRoute({
@@ -329,14 +333,17 @@ export const contactChannelRoutes = [
     schemas: { params: channelParams },
     handler: async ({ auth, params, app }) => {
       const userId = ownUser(auth, params.user_id, "manage");
-      // Upstream answers a missing channel on delete with 400, elsewhere with 404.
-      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 400);
-      await app.database.db
-        .deleteFrom("contact_channels")
-        .where("tenancy_id", "=", auth.tenancy.id)
-        .where("user_id", "=", userId)
-        .where("id", "=", channel.id)
-        .execute();
+      await app.database.db.transaction().execute(async (trx) => {
+        await lockUser(trx, auth.tenancy.id, userId);
+        // Upstream answers a missing channel on delete with 400, elsewhere with 404.
+        const channel = await requireChannel(trx, auth, userId, params.contact_channel_id, 400);
+        await trx
+          .deleteFrom("contact_channels")
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", userId)
+          .where("id", "=", channel.id)
+          .execute();
+      });
       return success();
     },
   }),
@@ -355,7 +362,7 @@ export const contactChannelRoutes = [
       if (auth.type !== "client") await assertUserExists(app, auth, userId);
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
-      const channel = await requireChannel(app, auth, userId, params.contact_channel_id, 404);
+      const channel = await requireChannel(app.database.db, auth, userId, params.contact_channel_id, 404);
       await sendContactVerification(app, auth, userId, channel.id, body.callback_url);
       return success();
     },

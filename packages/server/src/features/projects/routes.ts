@@ -172,8 +172,13 @@ export const projectRoutes = [
     handler: async ({ auth, app }) => {
       if (auth.project.id === "internal")
         throw new StatusError(400, "The internal project cannot be deleted.");
-      await app.database.db.deleteFrom("projects").where("id", "=", auth.project.id).execute();
+      const deleted = await app.database.db
+        .deleteFrom("projects")
+        .where("id", "=", auth.project.id)
+        .executeTakeFirst();
       app.projects.invalidate(auth.project.id);
+      // A concurrent delete got there first: answered as the project's keys are from now on.
+      if (deleted.numDeletedRows === 0n) throw new KnownError("CURRENT_PROJECT_NOT_FOUND", auth.project.id);
       return success();
     },
   }),

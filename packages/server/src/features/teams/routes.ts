@@ -234,12 +234,14 @@ export const teamRoutes = [
             : {}),
         };
         if (Object.keys(columns).length > 0) {
-          await trx
+          const updated = await trx
             .updateTable("teams")
             .set(columns)
             .where("tenancy_id", "=", auth.tenancy.id)
             .where("id", "=", params.team_id)
-            .execute();
+            .executeTakeFirst();
+          // Deleted since it was found: the rollback takes the new picture with it.
+          if (updated.numUpdatedRows === 0n) throw new KnownError("TEAM_NOT_FOUND", params.team_id);
         }
       });
       return json(teamView(await findTeam(app, auth, params.team_id), accessLevel(auth.type)));
@@ -255,11 +257,13 @@ export const teamRoutes = [
     handler: async ({ auth, params, app }) => {
       await findTeam(app, auth, params.team_id);
       await requireTeamPermission(app, auth, params.team_id, "$delete_team");
-      await app.database.db
+      const deleted = await app.database.db
         .deleteFrom("teams")
         .where("tenancy_id", "=", auth.tenancy.id)
         .where("id", "=", params.team_id)
-        .execute();
+        .executeTakeFirst();
+      // A concurrent delete got there first: this one answers as it would have after it.
+      if (deleted.numDeletedRows === 0n) throw new KnownError("TEAM_NOT_FOUND", params.team_id);
       return success();
     },
   }),

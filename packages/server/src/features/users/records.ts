@@ -1,6 +1,7 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
 import type { Database } from "../../db/database.ts";
 import { prepared } from "../../db/prepared-statements.ts";
+import { isUuid } from "../../http/requirements.ts";
 
 export type Db = Kysely<Database> | Transaction<Database>;
 
@@ -101,3 +102,36 @@ export async function selectUser(db: Db, tenancyId: string, userId: string): Pro
 }
 
 export const primaryChannel = (user: UserRecord) => user.channels.find((c) => c.is_primary) ?? null;
+
+/**
+ * Locks a user row until the transaction ends and returns what writers decide on, or undefined when
+ * there is no such user. Every transaction that changes a user's own rows (contact channels, password,
+ * sessions in bulk) takes this first: writers of one user then queue instead of interleaving, and all
+ * of them lock in one order — the user, then its rows — so no two can deadlock. `NO KEY UPDATE` leaves
+ * inserts that merely point at the user (a new session) free to go on.
+ */
+export async function lockUser(
+  trx: Db,
+  tenancyId: string,
+  userId: string,
+): Promise<{ is_anonymous: boolean; restricted_by_admin: boolean } | undefined> {
+  if (!isUuid(userId)) return undefined;
+  return trx
+    .selectFrom("users")
+    .select(["is_anonymous", "restricted_by_admin"])
+    .where("tenancy_id", "=", tenancyId)
+    .where("id", "=", userId)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+}
+
+/**
+ * Serialises, until the transaction ends, the transactions that look an auth e-mail up and create its
+ * user when there is none: the second waits for the first's user and finds it, where both would
+ * otherwise create one and the second fail on the unique address.
+ */
+export async function lockAuthEmail(trx: Db, tenancyId: string, email: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`auth-email:${tenancyId}:${email}`}, 0))`.execute(
+    trx,
+  );
+}

@@ -3,7 +3,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import { assertPasswordRules, hashPassword, isSupportedPasswordHash } from "../auth/passwords.ts";
 import { revokeUserSessions } from "../auth/sessions.ts";
 import { addTeamMember, createTeamRow } from "../teams/service.ts";
-import type { Db } from "./records.ts";
+import { type Db, lockUser } from "./records.ts";
 import type { UserCreateInput, UserUpdateInput } from "./schemas.ts";
 
 export interface TenancyContext {
@@ -164,13 +164,7 @@ export async function updateUser(
     );
   }
 
-  const current = await trx
-    .selectFrom("users")
-    .select(["restricted_by_admin"])
-    .where("tenancy_id", "=", ctx.tenancyId)
-    .where("id", "=", userId)
-    .forUpdate()
-    .executeTakeFirst();
+  const current = await lockUser(trx, ctx.tenancyId, userId);
   if (!current) throw new KnownError("USER_NOT_FOUND");
   assertRestrictionFields({
     restricted_by_admin: input.restricted_by_admin ?? current.restricted_by_admin,

@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withConnection } from "../../../test/database.ts";
+import { Mailbox } from "../../../test/mailbox.ts";
+import {
+  api,
+  clientHeaders,
+  createTestProject,
+  patchEnvironmentConfig,
+  serverHeaders,
+  signUpWithPassword,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+  uniqueEmail,
+} from "../../../test/server.ts";
+
+/** Concurrent requests on one user: each must answer as if it ran alone, before or after the others. */
+let test: TestServer;
+let mailbox: Mailbox;
+let project: TestProject;
+
+beforeAll(async () => {
+  mailbox = await Mailbox.start();
+  test = await startTestServer({ smtpUrl: mailbox.url });
+  project = await createTestProject(test, "Concurrency project");
+  await patchEnvironmentConfig(test, project, { "auth.otp.allowSignIn": true });
+});
+afterAll(async () => {
+  await test?.close();
+  await mailbox?.close();
+});
+
+const post = (path: string, body: unknown, headers = clientHeaders(project)) =>
+  api(test.url, `/api/v1${path}`, { method: "POST", headers, body });
+
+const anonymousAllowed = { "x-stack-allow-anonymous-user": "true" };
+
+/** How many answers had each status or known-error code. */
+function tally(answers: { status: number; body?: { code?: string } }[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const answer of answers) {
+    const key = answer.body?.code ?? String(answer.status);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+const refresh = (refreshToken: string) =>
+  api(test.url, "/api/v1/auth/oauth/token", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    rawBody: new URLSearchParams({
+      grant_type: "refresh_token",
+      refresh_token: refreshToken,
+      client_id: project.projectId,
+      client_secret: project.keys.publishable_client_key ?? "",
+    }).toString(),
+  });
+
+describe("refreshing a session while the user row is locked", () => {
+  it("answers at once, so a transaction that holds the user and then revokes sessions cannot deadlock it", async () => {
+    const user = await signUpWithPassword(test, project);
+    await withConnection(test.database.url, async (locker) => {
+      // What a password change and a user delete do: the user row first, then the user's sessions.
+      await locker.query("BEGIN");
+      await locker.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
+      const refreshed = await refresh(user.refresh_token);
+      expect(refreshed.status).toBe(200);
+      expect(refreshed.body.access_token).toEqual(expect.any(String));
+      await locker.query("DELETE FROM sessions WHERE user_id = $1", [user.user_id]);
+      await locker.query("COMMIT");
+    });
+    expect((await refresh(user.refresh_token)).body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+  });
+
+  it("keeps every refresh and every password change whole when they race", async () => {
+    const user = await signUpWithPassword(test, project);
+    const sessions = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        api(test.url, "/api/v1/auth/sessions", {
+          method: "POST",
+          headers: serverHeaders(project),
+          body: { user_id: user.user_id },
+        }),
+      ),
+    );
+    const tokens = sessions.map((session) => session.body.refresh_token as string);
+    const answers = await Promise.all([
+      ...tokens.flatMap((token) => [refresh(token), refresh(token)]),
+      api(test.url, `/api/v1/users/${user.user_id}`, {
+        method: "PATCH",
+        headers: serverHeaders(project),
+        body: { password: "a brand new password" },
+      }),
+    ]);
+    // A refresh that ran first answers 200, one that ran after the change finds its session gone.
+    for (const answer of answers) {
+      expect(answer.status === 200 || answer.body?.code === "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED").toBe(true);
+    }
+    expect(answers.at(-1)?.status).toBe(200);
+    const signIn = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: clientHeaders(project),
+      body: { email: user.email, password: "a brand new password" },
+    });
+    expect(signIn.status).toBe(200);
+  });
+});
+
+describe("credentials changed by concurrent requests", () => {
+  it("upgrades an anonymous user once; the other sign-ups of that session find it upgraded", async () => {
+    const anonymous = await post("/auth/anonymous/sign-up", {});
+    expect(anonymous.status).toBe(200);
+    const email = uniqueEmail("upgrade");
+    const asAnonymous = clientHeaders(project, anonymous.body.access_token, anonymousAllowed);
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        post("/auth/password/sign-up", { email, password: "upgrade password" }, asAnonymous),
+      ),
+    );
+    // One upgrade; the rest come second, so they sign the address up anew and find it taken.
+    expect(tally(answers)).toEqual({ "200": 1, USER_EMAIL_ALREADY_EXISTS: 5 });
+    const upgraded = answers.find((answer) => answer.status === 200)!;
+    expect(upgraded.body.user_id).toBe(anonymous.body.user_id);
+    expect((await refresh(upgraded.body.refresh_token)).status).toBe(200);
+  });
+
+  it("changes a password once for one old password, and sets a missing one once", async () => {
+    const user = await signUpWithPassword(test, project);
+    const asUser = clientHeaders(project, user.access_token);
+    const updates = await Promise.all(
+      ["first", "second", "third", "fourth"].map((name) =>
+        post(
+          "/auth/password/update",
+          { old_password: user.password, new_password: `${name} new password` },
+          asUser,
+        ),
+      ),
+    );
+    expect(tally(updates)).toEqual({ "200": 1, PASSWORD_CONFIRMATION_MISMATCH: 3 });
+
+    const passwordless = await post("/auth/anonymous/sign-up", {});
+    const asPasswordless = clientHeaders(project, passwordless.body.access_token, anonymousAllowed);
+    const sets = await Promise.all(
+      ["first", "second", "third", "fourth"].map((name) =>
+        post("/auth/password/set", { password: `${name} set password` }, asPasswordless),
+      ),
+    );
+    expect(tally(sets)).toEqual({ "200": 1, "400": 3 });
+  });
+
+  it("signs both codes of one new address in as one user", async () => {
+    const email = uniqueEmail("otp");
+    const codes: string[] = [];
+    for (const _ of [1, 2]) {
+      const sent = await post("/auth/otp/send-sign-in-code", {
+        email,
+        callback_url: "http://localhost:3000/magic",
+      });
+      const mail = await mailbox.waitFor(email, /sign-in code/);
+      codes.push(/: ([0-9A-Z]{6})$/.exec(mail.subject)![1]! + sent.body.nonce);
+    }
+    const answers = await Promise.all(codes.map((code) => post("/auth/otp/sign-in", { code })));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+    expect(answers[0]!.body.user_id).toBe(answers[1]!.body.user_id);
+    expect(answers.map((answer) => answer.body.is_new_user).sort()).toEqual([false, true]);
+  });
+
+  it("answers a sign-in whose user is deleted under it as a missing user", async () => {
+    const user = await signUpWithPassword(test, project);
+    const signIn = await withConnection(test.database.url, async (locker) => {
+      await locker.query("BEGIN");
+      await locker.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
+      // The sign-in checks the password, then waits to point its new session at the locked user.
+      const answer = post("/auth/password/sign-in", { email: user.email, password: user.password });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await locker.query("DELETE FROM users WHERE id = $1", [user.user_id]);
+      await locker.query("COMMIT");
+      return answer;
+    });
+    expect(signIn.status).toBe(404);
+    expect(signIn.body.code).toBe("USER_NOT_FOUND");
+  });
+});

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withConnection } from "../../../test/database.ts";
+import {
+  api,
+  createTestProject,
+  patchEnvironmentConfig,
+  serverHeaders,
+  signUpWithPassword,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+} from "../../../test/server.ts";
+
+/** Teams, memberships and keys written while what they point at is deleted by another request. */
+let test: TestServer;
+let project: TestProject;
+
+beforeAll(async () => {
+  test = await startTestServer();
+  project = await createTestProject(test, "Team concurrency project");
+  await patchEnvironmentConfig(test, project, { "apiKeys.enabled.user": true });
+});
+afterAll(() => test?.close());
+
+const call = (path: string, method = "GET", body?: unknown) =>
+  api(test.url, `/api/v1${path}`, { method, headers: serverHeaders(project), body });
+
+async function newTeam(): Promise<string> {
+  const team = await call("/teams", "POST", { display_name: "Racing team" });
+  expect(team.status).toBe(201);
+  return team.body.id;
+}
+
+/**
+ * Holds a row locked (as a delete of it would) while `request` starts, then runs the delete and
+ * commits: the request lands between its own existence check and its write, where a real race puts it.
+ */
+async function deletedUnder<T>(lockSql: string, deleteSql: string, ids: string[], request: () => Promise<T>) {
+  return withConnection(test.database.url, async (locker) => {
+    await locker.query("BEGIN");
+    await locker.query(lockSql, ids);
+    const answer = request();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await locker.query(deleteSql, ids);
+    await locker.query("COMMIT");
+    return answer;
+  });
+}
+
+const jpeg = Buffer.from(
+  "ffd8ffe000104a46494600010100000100010000ffc00011080002000303012200021101031101ffd9",
+  "hex",
+);
+
+async function storedImages(): Promise<number> {
+  const { rows } = await test.server.app.database.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM profile_images",
+  );
+  return rows[0]!.n;
+}
+
+describe("writes that race a delete", () => {
+  it("answers a member added to a team deleted meanwhile with TEAM_NOT_FOUND", async () => {
+    const teamId = await newTeam();
+    const user = await signUpWithPassword(test, project);
+    const added = await deletedUnder(
+      "SELECT 1 FROM teams WHERE id = $1 FOR UPDATE",
+      "DELETE FROM teams WHERE id = $1",
+      [teamId],
+      () => call(`/team-memberships/${teamId}/${user.user_id}`, "POST", {}),
+    );
+    expect(added.status).toBe(404);
+    expect(added.body).toMatchObject({ code: "TEAM_NOT_FOUND", details: { team_id: teamId } });
+  });
+
+  it("answers a permission granted to a membership removed meanwhile with TEAM_MEMBERSHIP_NOT_FOUND", async () => {
+    const teamId = await newTeam();
+    const user = await signUpWithPassword(test, project);
+    expect((await call(`/team-memberships/${teamId}/${user.user_id}`, "POST", {})).status).toBe(201);
+    const granted = await deletedUnder(
+      "SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2 FOR UPDATE",
+      "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2",
+      [teamId, user.user_id],
+      () => call(`/team-permissions/${teamId}/${user.user_id}/team_admin`, "POST", {}),
+    );
+    expect(granted.status).toBe(404);
+    expect(granted.body).toMatchObject({
+      code: "TEAM_MEMBERSHIP_NOT_FOUND",
+      details: { team_id: teamId, user_id: user.user_id },
+    });
+  });
+
+  it("keeps no picture of a team deleted while its update ran", async () => {
+    const teamId = await newTeam();
+    const before = await storedImages();
+    const patched = await deletedUnder(
+      "SELECT 1 FROM teams WHERE id = $1 FOR UPDATE",
+      "DELETE FROM teams WHERE id = $1",
+      [teamId],
+      () =>
+        call(`/teams/${teamId}`, "PATCH", {
+          profile_image_url: `data:image/jpeg;base64,${jpeg.toString("base64")}`,
+        }),
+    );
+    expect(patched.body).toMatchObject({ code: "TEAM_NOT_FOUND" });
+    expect(await storedImages()).toBe(before);
+  });
+
+  it("deletes a team once when asked several times at once", async () => {
+    const teamId = await newTeam();
+    const deletes = await Promise.all([1, 2, 3, 4].map(() => call(`/teams/${teamId}`, "DELETE")));
+    expect(deletes.map((answer) => answer.body?.code ?? answer.status).sort()).toEqual([
+      200,
+      "TEAM_NOT_FOUND",
+      "TEAM_NOT_FOUND",
+      "TEAM_NOT_FOUND",
+    ]);
+  });
+
+  it("answers a key changed while its user was deleted with API_KEY_NOT_FOUND", async () => {
+    const user = await signUpWithPassword(test, project);
+    const key = await call("/user-api-keys", "POST", {
+      user_id: user.user_id,
+      description: "racing key",
+      expires_at_millis: null,
+    });
+    expect(key.status).toBe(200);
+    const patched = await deletedUnder(
+      "SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE",
+      "DELETE FROM users WHERE id = (SELECT user_id FROM api_keys WHERE id = $1)",
+      [key.body.id],
+      () => call(`/user-api-keys/${key.body.id}`, "PATCH", { description: "renamed" }),
+    );
+    expect(patched.status).toBe(404);
+    expect(patched.body.code).toBe("API_KEY_NOT_FOUND");
+  });
+});
