@@ -58,4 +58,11 @@ describe("prepareRequestValue", () => {
     );
     expect(problemIn("body", nested(200_000))).toContain("nested more than");
   });
+
+  it("takes a route's own depth limit", () => {
+    expect(prepareRequestValue("body", nested(2048), false, 2048).problem).toBeNull();
+    expect(prepareRequestValue("body", nested(2049), false, 2048).problem).toBe(
+      "body is nested more than 2048 levels deep",
+    );
+  });
 });

@@ -1,9 +1,9 @@
 import type { RequestPart } from "./validation.ts";
 
 /**
- * How deep a request's JSON may nest. Deeper values overflow the stack of whatever recurses over them
- * next (`JSON.stringify` for a jsonb column, an error message printing the value); a session replay's
- * DOM snapshot, the deepest legitimate body, nests two levels per DOM level.
+ * How deep a request's JSON may nest, unless its route says otherwise (`maxBodyDepth`). Deeper values
+ * overflow the stack of whatever recurses over them next (`JSON.stringify` for a jsonb column, an error
+ * message printing the value); `JSON.stringify` itself gives out somewhere past 5,000 levels.
  */
 export const MAX_NESTING_DEPTH = 512;
 
@@ -33,7 +33,7 @@ const pathOf = (part: RequestPart, visit: Visit | null, key?: string | number): 
 /**
  * Readies one part of a request (body, query, params) for PostgreSQL, in place, or names in a
  * `SCHEMA_ERROR` sentence why no schema could let it through:
- * - nesting deeper than {@link MAX_NESTING_DEPTH} is refused;
+ * - nesting deeper than `maxDepth` ({@link MAX_NESTING_DEPTH} unless the route says) is refused;
  * - with `textIsStored`, a NUL in a string or a property name is refused (PostgreSQL's text and jsonb
  *   cannot hold it), and lone surrogates are {@link repaired}.
  * Iterative, so a hostile depth cannot overflow it. Returns the part, a new value only if it was a string.
@@ -42,6 +42,7 @@ export function prepareRequestValue(
   part: RequestPart,
   value: unknown,
   textIsStored: boolean,
+  maxDepth = MAX_NESTING_DEPTH,
 ): { value: unknown; problem: string | null } {
   if (typeof value === "string") {
     if (!textIsStored) return { value, problem: null };
@@ -53,8 +54,8 @@ export function prepareRequestValue(
   const pending: Visit[] = [{ value: value as Visit["value"], depth: 0, parent: null, key: "" }];
   for (let visit = pending.pop(); visit !== undefined; visit = pending.pop()) {
     // Without the path: 512 steps of it would make a message nobody reads.
-    if (visit.depth >= MAX_NESTING_DEPTH) {
-      return { value, problem: `${part} is nested more than ${MAX_NESTING_DEPTH} levels deep` };
+    if (visit.depth >= maxDepth) {
+      return { value, problem: `${part} is nested more than ${maxDepth} levels deep` };
     }
     const current = visit.value;
     if (Array.isArray(current)) {

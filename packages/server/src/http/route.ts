@@ -80,6 +80,8 @@ export interface RouteDefinition<A extends RouteAccess = RouteAccess, S extends 
    * where refusing would drop a whole batch of a visitor's events over one odd character.
    */
   bodyMayHoldAnyText?: boolean;
+  /** How deep the body's JSON may nest, when a route's data legitimately nests past `MAX_NESTING_DEPTH`. */
+  maxBodyDepth?: number;
   handler: (
     request: RouteRequest<
       StaticOr<S["body"], undefined>,

@@ -78,7 +78,12 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
       params: prepareRequestValue("params", input.params, true),
       query: prepareRequestValue("query", input.query, true),
       body: route.schemas.body
-        ? prepareRequestValue("body", input.body, !route.latest?.bodyMayHoldAnyText)
+        ? prepareRequestValue(
+            "body",
+            input.body,
+            !route.latest?.bodyMayHoldAnyText,
+            route.latest?.maxBodyDepth,
+          )
         : { value: input.body, problem: null },
     };
     const unprepared = prepared.params.problem ?? prepared.query.problem ?? prepared.body.problem;

@@ -13,6 +13,7 @@ import { clampedLimit, listReplays, parseReplayFilters } from "./listing.ts";
 import {
   chunkParams,
   MAX_REPLAY_BODY_BYTES,
+  MAX_REPLAY_BODY_DEPTH,
   MAX_REPLAY_EVENTS,
   pageQuery,
   replayBatchBody,
@@ -32,6 +33,7 @@ export const sessionReplayRoutes = [
     hidden: true,
     tags: adminTags,
     bodyMayHoldAnyText: true,
+    maxBodyDepth: MAX_REPLAY_BODY_DEPTH,
     access: ["client", "server", "admin"],
     schemas: { body: replayBatchBody },
     handler: async ({ app, auth, body, raw }) => {

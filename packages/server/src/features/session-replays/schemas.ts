@@ -3,6 +3,12 @@ import { clientUuid } from "../analytics/schemas.ts";
 
 export const MAX_REPLAY_BODY_BYTES = 1_000_000;
 export const MAX_REPLAY_EVENTS = 5000;
+/**
+ * A recorded DOM snapshot nests two JSON levels per DOM level, and browsers' HTML parsers build trees
+ * up to 512 elements deep: room for those and more, still far from where `JSON.stringify` (which the
+ * stored blob goes through) runs out of stack.
+ */
+export const MAX_REPLAY_BODY_DEPTH = 2048;
 
 export const replayBatchBody = Type.Object({
   browser_session_id: clientUuid("browser_session_id"),

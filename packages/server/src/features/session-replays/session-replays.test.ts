@@ -77,6 +77,27 @@ describe("POST /session-replays/batch", () => {
     expect(noTimestamps.status).toBe(200);
   });
 
+  it("keeps a DOM snapshot nested as deep as a browser's parser builds, and reads it back whole", async () => {
+    // An rrweb full snapshot: every element is a node whose children sit in a `childNodes` array.
+    const domOf = (levels: number) => {
+      let node: Record<string, unknown> = { type: 3, textContent: "leaf", id: levels + 1 };
+      for (let level = levels; level > 0; level--)
+        node = { type: 2, tagName: "div", id: level, childNodes: [node] };
+      return node;
+    };
+    const snapshot = (levels: number) => ({ type: 2, timestamp: Date.now(), data: { node: domOf(levels) } });
+    const user = await signUpWithPassword(test, project);
+    const deep = await upload(user, { events: [snapshot(1000)] });
+    expect(deep.status).toBe(200);
+    const replayId = deep.body.session_replay_id;
+    const chunks = await admin(`/${replayId}/chunks`);
+    const stored = await admin(`/${replayId}/chunks/${chunks.body.items[0].id}/events`);
+    expect(stored.body.events[0].data.node).toEqual(domOf(1000));
+    const deeper = await upload(user, { events: [snapshot(1100)] });
+    expect(deeper.body.code).toBe("SCHEMA_ERROR");
+    expect(deeper.body.error).toContain("body is nested more than 2048 levels deep");
+  });
+
   it("needs analytics, a user and a session", async () => {
     const off = await createTestProject(test, "replays off");
     const user = await signUpWithPassword(test, off);
