@@ -61,6 +61,28 @@ describe("the sequencer", () => {
   });
 });
 
+describe("the sync engine", () => {
+  it("fills and follows a target on a pool of two connections: a run holds one, a bulk page reads the other", async () => {
+    // A run used to take three (its lock, the page source, the bulk rows) and look the target's config
+    // up on a fourth while holding them: on a small pool its runs waited out the pool and failed.
+    const test = await startTestServer({ databasePoolSize: 2, databasePoolWaitMs: 3_000 });
+    cleanups.push(() => test.close());
+    const project = await createTestProject(test, "Two connections");
+    const tenancyId = await tenancyIdOf(test, project);
+    const target = await createTestDatabase({ empty: true });
+    cleanups.push(() => target.drop());
+    await insertUsers(test.database.url, tenancyId, 40, "backfill ");
+    await configureTargets(test, project, { small: target.url });
+    await expectInSync(test, tenancyId, target.url);
+    await insertUsers(test.database.url, tenancyId, 5, "later ");
+    await expectInSync(test, tenancyId, target.url);
+    const status = await api(test.url, "/api/v1/internal/external-db-sync/status", {
+      headers: adminHeaders(project),
+    });
+    expect(JSON.stringify(status.body)).not.toContain("timeout exceeded");
+  });
+});
+
 describe("a target that goes down", () => {
   it("shows the backlog and the error in status, then drains when the target is back", async () => {
     const test = await startTestServer();

@@ -2,6 +2,8 @@ import { sql } from "kysely";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import type { AppContext } from "../../app-context.ts";
+import { onConnection } from "../../db/single-connection.ts";
+import type { Db } from "../users/records.ts";
 import { ClickHouseTarget } from "./clickhouse-target.ts";
 import {
   changesCopy,
@@ -12,7 +14,12 @@ import {
   TOMBSTONES_IN_RANGE,
 } from "./mappings.ts";
 import { PostgresTarget } from "./postgres-target.ts";
-import { enqueueDatabaseSync, externalDatabasesOf, type SyncJobPayload } from "./queue.ts";
+import {
+  type ExternalDatabase,
+  enqueueDatabaseSync,
+  externalDatabasesOf,
+  type SyncJobPayload,
+} from "./queue.ts";
 import type { ChangePage, SyncTarget } from "./target.ts";
 import { telemetry } from "./telemetry.ts";
 
@@ -36,8 +43,12 @@ function forgetTarget(targetKey: string): void {
 }
 
 /** The newest sequence id among a tenancy's rows and tombstones of the mapping's source table. */
-async function latestSequence(app: AppContext, tenancyId: string, mapping: Mapping): Promise<string> {
-  const { rows } = await app.database.pool.query<{ latest: string }>(
+async function latestSequence(
+  connection: pg.PoolClient,
+  tenancyId: string,
+  mapping: Mapping,
+): Promise<string> {
+  const { rows } = await connection.query<{ latest: string }>(
     `SELECT greatest(
        (SELECT max(sync_seq) FROM ${mapping.sourceTable} WHERE tenancy_id = $1),
        (SELECT max(sync_seq) FROM sync_deleted_rows WHERE tenancy_id = $1 AND table_name = $2),
@@ -63,108 +74,127 @@ export async function closeTargets(): Promise<void> {
  * target's cursor are applied in sequence order until none are left. A failure is recorded and the
  * run is re-queued with exponential backoff (1 s, 2 s, 4 s … 60 s); the next run resumes from the
  * cursor, so nothing is lost and nothing applied twice.
+ *
+ * A run works on one connection of its own: it holds the run's lock, reads the changes and records
+ * a success. So a run never waits on the pool while it holds a connection, except for the second one
+ * a bulk page streams from.
  */
 export async function runSync(app: AppContext, payload: SyncJobPayload): Promise<void> {
-  // One run per (tenancy, database) at a time, across processes: a delete applied by one run could
-  // otherwise be undone by an older insert of another. The lock dies with its connection, so a killed
-  // worker never leaves it held.
-  const lock = await app.database.pool.connect();
-  try {
-    const key = `db-sync:${payload.tenancyId}:${payload.databaseId}`;
-    const acquired = await lock.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [key]);
-    if (!acquired.rows[0].ok) {
-      // Another run is busy with this target: look again right after it.
-      await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + 100));
-      return;
-    }
-    try {
-      await syncOnce(app, payload);
-    } finally {
-      await lock.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]);
-    }
-  } finally {
-    lock.release();
-  }
-}
-
-async function syncOnce(app: AppContext, payload: SyncJobPayload): Promise<void> {
-  const started = performance.now();
-  telemetry.engine.runs++;
+  // Looked up before the run's connection is taken: the config may come from the pool.
   const database = (await externalDatabasesOf(app, payload.tenancyId)).find(
     (d) => d.id === payload.databaseId,
   );
   if (!database) return; // removed from the config since it was queued
-  if (await deliveryPaused(app, payload.tenancyId)) return; // resuming queues it again
+  if (await deliveryPaused(app.database.db, payload.tenancyId)) return; // resuming queues it again
+  const connection = await app.database.pool.connect();
+  let failure: { error: unknown } | null = null;
   try {
-    if (database.type !== "postgres" && database.type !== "clickhouse") {
-      throw new Error(`External database "${database.id}" has no supported type (postgres or clickhouse).`);
+    // One run per (tenancy, database) at a time, across processes: a delete applied by one run could
+    // otherwise be undone by an older insert of another. The lock dies with its connection, so a
+    // killed worker never leaves it held.
+    const key = `db-sync:${payload.tenancyId}:${payload.databaseId}`;
+    const acquired = await connection.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [
+      key,
+    ]);
+    if (!acquired.rows[0].ok) {
+      // Another run is busy with this target: look again right after it.
+      await enqueueDatabaseSync(onConnection(connection), payload, new Date(Date.now() + 100));
+      return;
     }
-    if (!database.connectionString)
-      throw new Error(`External database "${database.id}" has no connectionString.`);
-    const targetKey = `${database.type} ${database.connectionString}`;
-    let target = targets.get(targetKey);
-    if (!target) {
-      target = openTarget(database.type, database.connectionString);
-      targets.set(targetKey, target);
+    const started = performance.now();
+    telemetry.engine.runs++;
+    try {
+      await syncOnce(app, payload, database, connection);
+      await recordOutcome(app, onConnection(connection), payload, null);
+      telemetry.engine.last_run_at_millis = Date.now();
+      telemetry.engine.last_run_duration_ms = performance.now() - started;
+    } catch (error) {
+      failure = { error };
+      return;
     }
-    for (const mapping of mappings) {
-      const cacheKey = `${targetKey}|${payload.tenancyId}|${mapping.name}`;
-      const known = knownCursors.get(cacheKey);
-      // Most runs change one or two mappings: skip the others without a round trip to the target.
-      if (
-        known !== undefined &&
-        BigInt(await latestSequence(app, payload.tenancyId, mapping)) <= BigInt(known)
-      ) {
+    await connection.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]);
+  } finally {
+    // A failed run may have left its connection in the middle of a COPY: closed, not pooled, and the
+    // lock goes with it.
+    connection.release(failure !== null);
+    if (failure) await recordFailure(app, payload, database, failure.error);
+  }
+}
+
+async function syncOnce(
+  app: AppContext,
+  payload: SyncJobPayload,
+  database: ExternalDatabase,
+  connection: pg.PoolClient,
+): Promise<void> {
+  if (database.type !== "postgres" && database.type !== "clickhouse") {
+    throw new Error(`External database "${database.id}" has no supported type (postgres or clickhouse).`);
+  }
+  if (!database.connectionString)
+    throw new Error(`External database "${database.id}" has no connectionString.`);
+  const targetKey = `${database.type} ${database.connectionString}`;
+  let target = targets.get(targetKey);
+  if (!target) {
+    target = openTarget(database.type, database.connectionString);
+    targets.set(targetKey, target);
+  }
+  for (const mapping of mappings) {
+    const cacheKey = `${targetKey}|${payload.tenancyId}|${mapping.name}`;
+    const known = knownCursors.get(cacheKey);
+    // Most runs change one or two mappings: skip the others without a round trip to the target.
+    if (
+      known !== undefined &&
+      BigInt(await latestSequence(connection, payload.tenancyId, mapping)) <= BigInt(known)
+    ) {
+      continue;
+    }
+    if (!ensuredTables.has(`${targetKey}|${mapping.name}`)) {
+      await target.ensureTable(mapping);
+      ensuredTables.add(`${targetKey}|${mapping.name}`);
+    }
+    let cursor = known ?? (await target.cursor(payload.tenancyId, mapping));
+    // A first sync (or a refill) moves the whole table: offer targets the bulk form of each page
+    // for as long as pages come back full.
+    let bulk = cursor === "0";
+    for (;;) {
+      // The bulk rows stream from a connection of their own, closed afterwards: a bulk load the
+      // target abandons half-way leaves that COPY unfinished, and the page is then read again.
+      const bulkSource = bulk ? await app.database.pool.connect() : null;
+      const page = await target
+        .applyPage(
+          payload.tenancyId,
+          mapping,
+          changePage(connection, bulkSource, mapping, payload.tenancyId, cursor),
+        )
+        .finally(() => bulkSource?.release(true));
+      if (!page) break;
+      telemetry.engine.rows_applied += page.count;
+      cursor = page.lastSeq;
+      if (page.count < PAGE_SIZE) {
+        // A bulk page holds no tombstones: one ordinary page more picks up any after it.
+        if (!bulk) break;
+        bulk = false;
         continue;
       }
-      if (!ensuredTables.has(`${targetKey}|${mapping.name}`)) {
-        await target.ensureTable(mapping);
-        ensuredTables.add(`${targetKey}|${mapping.name}`);
-      }
-      let cursor = known ?? (await target.cursor(payload.tenancyId, mapping));
-      // A first sync (or a refill) moves the whole table: offer targets the bulk form of each page
-      // for as long as pages come back full.
-      let bulk = cursor === "0";
-      const source = await app.database.pool.connect();
-      try {
-        for (;;) {
-          // The bulk rows stream from a connection of their own, closed afterwards: a bulk load the
-          // target abandons half-way leaves that COPY unfinished, and the page is then read again.
-          const bulkSource = bulk ? await app.database.pool.connect() : null;
-          const page = await target
-            .applyPage(
-              payload.tenancyId,
-              mapping,
-              changePage(source, bulkSource, mapping, payload.tenancyId, cursor),
-            )
-            .finally(() => bulkSource?.release(true));
-          if (!page) break;
-          telemetry.engine.rows_applied += page.count;
-          cursor = page.lastSeq;
-          if (page.count < PAGE_SIZE) {
-            // A bulk page holds no tombstones: one ordinary page more picks up any after it.
-            if (!bulk) break;
-            bulk = false;
-            continue;
-          }
-          bulk = true;
-        }
-        knownCursors.set(cacheKey, cursor);
-      } finally {
-        source.release();
-      }
+      bulk = true;
     }
-    await recordOutcome(app, payload, null);
-    telemetry.engine.last_run_at_millis = Date.now();
-    telemetry.engine.last_run_duration_ms = performance.now() - started;
-  } catch (error) {
-    // The target may have changed under us (a dropped table, a restored backup): look again next time.
-    forgetTarget(`${database.type} ${database.connectionString}`);
-    telemetry.engine.failed_runs++;
-    const failures = await recordOutcome(app, payload, error);
-    const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
-    await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + delayMs));
+    knownCursors.set(cacheKey, cursor);
   }
+}
+
+/** Records a failed run and queues the next with backoff, through the pool: the run holds nothing now. */
+async function recordFailure(
+  app: AppContext,
+  payload: SyncJobPayload,
+  database: ExternalDatabase,
+  error: unknown,
+): Promise<void> {
+  // The target may have changed under us (a dropped table, a restored backup): look again next time.
+  forgetTarget(`${database.type} ${database.connectionString}`);
+  telemetry.engine.failed_runs++;
+  const failures = await recordOutcome(app, app.database.db, payload, error);
+  const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
+  await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + delayMs));
 }
 
 /** The changes after `cursor`, in every form a target may read them (and in bulk, with `bulkSource`). */
@@ -202,20 +232,23 @@ function changePage(
   };
 }
 
-async function deliveryPaused(app: AppContext, tenancyId: string): Promise<boolean> {
+async function deliveryPaused(db: Db, tenancyId: string): Promise<boolean> {
   const { rows } = await sql<{ paused: boolean }>`
     SELECT NOT f.delivery_enabled OR coalesce(p.delivery_paused, false) AS paused
-    FROM sync_fusebox f LEFT JOIN sync_tenancy_pauses p ON p.tenancy_id = ${tenancyId}`.execute(
-    app.database.db,
-  );
+    FROM sync_fusebox f LEFT JOIN sync_tenancy_pauses p ON p.tenancy_id = ${tenancyId}`.execute(db);
   return rows[0]?.paused ?? false;
 }
 
 /** Stores the run's outcome for the status endpoint; returns the number of failures in a row. */
-async function recordOutcome(app: AppContext, payload: SyncJobPayload, error: unknown): Promise<number> {
+async function recordOutcome(
+  app: AppContext,
+  db: Db,
+  payload: SyncJobPayload,
+  error: unknown,
+): Promise<number> {
   const message = error === null ? null : error instanceof Error ? error.message : String(error);
   if (message) app.log(`db-sync ${payload.tenancyId}/${payload.databaseId}: ${message}`);
-  const row = await app.database.db
+  const row = await db
     .insertInto("sync_target_states")
     .values({
       tenancy_id: payload.tenancyId,
