@@ -32,17 +32,42 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
 
 /**
  * Runs `work` on a database session of its own, apart from the server's pool: a test holds row locks
- * there to line concurrent requests up the way a race would.
+ * there to line concurrent requests up the way a race would. The session gives up an open transaction
+ * after 15 s idle and is rolled back at the end, so a regression that leaves a request waiting on it
+ * fails the test instead of hanging it.
  */
 export async function withConnection<T>(
   url: string,
   work: (connection: pg.Client) => Promise<T>,
 ): Promise<T> {
   const connection = new pg.Client({ connectionString: url });
+  connection.on("error", () => {});
   await connection.connect();
   try {
+    await connection.query("SET idle_in_transaction_session_timeout = '15s'");
     return await work(connection);
   } finally {
-    await connection.end();
+    await connection.query("ROLLBACK").catch(() => {});
+    await connection.end().catch(() => {});
   }
+}
+
+/**
+ * Waits until `count` statements of the database at `url` wait on a lock: the requests a test lined
+ * up behind a row it holds have got there. Fails after `timeoutMs`.
+ */
+export async function untilWaitingOnLocks(url: string, count: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await withConnection(url, async (observer) => {
+    for (;;) {
+      const { rows } = await observer.query<{ waiting: number }>(
+        `SELECT count(*)::int AS waiting FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (rows[0]!.waiting >= count) return;
+      if (Date.now() > deadline)
+        throw new Error(`only ${rows[0]!.waiting} of ${count} statements reached the lock`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  });
 }

@@ -16,6 +16,13 @@ export const isPoolWaitTimeout = (error: unknown) =>
   (error.message === "timeout exceeded when trying to connect" ||
     error.message === "Connection terminated due to connection timeout");
 
+/**
+ * A foreign-key violation: with every key cascading on delete, a write that pointed at a row a
+ * concurrent request deleted (see `missingReferenceError` in http/errors.ts).
+ */
+export const isMissingReference = (error: unknown): error is pg.DatabaseError =>
+  error instanceof pg.DatabaseError && error.code === "23503";
+
 export interface DatabaseHandle {
   db: Kysely<Database>;
   pool: pg.Pool;

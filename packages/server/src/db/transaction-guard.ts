@@ -49,7 +49,11 @@ export function guardTransactions<DB>(db: Kysely<DB>, pool: pg.Pool): { offences
           "Run the query on the transaction's handle, or after the transaction.",
       );
       offences.push(offence.stack ?? offence.message);
-      throw offence;
+      // Failed the way a connection failure is, so callers see it where they look for that.
+      const callback = args.find((arg) => typeof arg === "function") as ((error: Error) => void) | undefined;
+      if (!callback) return Promise.reject(offence);
+      process.nextTick(() => callback(offence));
+      return undefined;
     }
     return connect(...args);
   }) as typeof pool.connect;

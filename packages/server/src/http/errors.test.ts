@@ -83,6 +83,14 @@ describe("errorResult", () => {
     expect(user.body).toMatchObject({ code: "USER_NOT_FOUND" });
     const tenancy = result(violation("users_tenancy_id_fkey", ""));
     expect(tenancy).toMatchObject({ kind: "text", status: 404 });
+    // With the request's project known: what its keys are answered once it is gone.
+    const project = errorResult(
+      violation("environment_config_overrides_project_id_fkey", ""),
+      "r",
+      () => {},
+      "p-1",
+    );
+    expect(project.body).toMatchObject({ code: "CURRENT_PROJECT_NOT_FOUND", details: { project_id: "p-1" } });
     expect(logged.at(-1)).toContain("reference to a deleted row");
   });
 });

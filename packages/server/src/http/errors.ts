@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import pg from "pg";
-import { isPoolWaitTimeout } from "../db/database.ts";
+import { isMissingReference, isPoolWaitTimeout } from "../db/database.ts";
 import { KnownError, StatusError } from "../errors/index.ts";
 import { apiResponseHeaders, stackHeader } from "./headers.ts";
 import type { RouteResult } from "./route.ts";
@@ -71,7 +71,7 @@ const isInputDataException = (error: unknown): error is pg.DatabaseError =>
  * name what is missing; the values come from the error's detail, `(tenancy_id, team_id)=(…, …)`
  * in every language the server may speak.
  */
-export function missingReferenceError(error: pg.DatabaseError): KnownError | StatusError {
+export function missingReferenceError(error: pg.DatabaseError, projectId?: string): KnownError | StatusError {
   const [, names = "", values = ""] = /\(([^()]*)\)=\(([^()]*)\)/.exec(error.detail ?? "") ?? [];
   const valueList = values.split(", ");
   const key = Object.fromEntries(names.split(", ").map((name, index) => [name, valueList[index] ?? ""]));
@@ -81,13 +81,22 @@ export function missingReferenceError(error: pg.DatabaseError): KnownError | Sta
   if (constraint.endsWith("_tenancy_id_user_id_fkey")) return new KnownError("USER_NOT_FOUND");
   if (constraint.endsWith("_tenancy_id_team_id_fkey"))
     return new KnownError("TEAM_NOT_FOUND", key.team_id ?? "");
+  // The request's own project, deleted while it ran: what its keys get from now on.
+  if (projectId && /_(tenancy|project)_id_fkey$/.test(constraint))
+    return new KnownError("CURRENT_PROJECT_NOT_FOUND", projectId);
   return new StatusError(404, "Something this request refers to was deleted while it ran.");
 }
 
-export function errorResult(error: unknown, requestId: string, log: (message: string) => void): RouteResult {
-  if (error instanceof pg.DatabaseError && error.code === "23503") {
+/** The answer to a failed request; `projectId` is the project the request named, if any. */
+export function errorResult(
+  error: unknown,
+  requestId: string,
+  log: (message: string) => void,
+  projectId?: string,
+): RouteResult {
+  if (isMissingReference(error)) {
     log(`Request ${requestId} wrote a reference to a deleted row: ${error.message}`);
-    error = missingReferenceError(error);
+    error = missingReferenceError(error, projectId);
   }
   if (isInputDataException(error)) {
     log(`Request ${requestId} carried a value the database refused (${error.code}): ${error.message}`);

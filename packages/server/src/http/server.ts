@@ -6,7 +6,7 @@ import { KnownError } from "../errors/index.ts";
 import { type AccessType, authenticate, type RequestAuth } from "./authenticate.ts";
 import { registerBodyParsers } from "./body-parsers.ts";
 import { errorResult, sendResult } from "./errors.ts";
-import { corsHeaders } from "./headers.ts";
+import { corsHeaders, stackHeader } from "./headers.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { prepareRequestValue } from "./request-values.ts";
 import { schemaError } from "./requirements.ts";
@@ -161,7 +161,11 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
   );
 
   server.setErrorHandler(async (error, request: FastifyRequest, reply) =>
-    sendResult(request, reply, errorResult(error, request.id, app.log)),
+    sendResult(
+      request,
+      reply,
+      errorResult(error, request.id, app.log, stackHeader(request.headers, "project-id")),
+    ),
   );
 
   return server;

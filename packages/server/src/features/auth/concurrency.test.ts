@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withConnection } from "../../../test/database.ts";
+import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
 import { Mailbox } from "../../../test/mailbox.ts";
 import {
   api,
@@ -166,19 +166,80 @@ describe("credentials changed by concurrent requests", () => {
     expect(answers.map((answer) => answer.body.is_new_user).sort()).toEqual([false, true]);
   });
 
-  it("answers a sign-in whose user is deleted under it as a missing user", async () => {
+  it("opens no session for a sign-in whose password changed while it was checked", async () => {
+    const user = await signUpWithPassword(test, project);
+    const signIn = await withConnection(test.database.url, async (changer) => {
+      // A password change in progress: the credential rewritten, the sessions not yet revoked.
+      await changer.query("BEGIN");
+      await changer.query("UPDATE password_credentials SET password_hash = 'changed' WHERE user_id = $1", [
+        user.user_id,
+      ]);
+      // The sign-in matches the old hash, still the committed one, then reaches the changing row.
+      const answer = post("/auth/password/sign-in", { email: user.email, password: user.password });
+      await untilWaitingOnLocks(test.database.url, 1);
+      await changer.query("DELETE FROM sessions WHERE user_id = $1", [user.user_id]);
+      await changer.query("COMMIT");
+      return answer;
+    });
+    expect(signIn.body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+    const { rows } = await test.server.app.database.pool.query("SELECT 1 FROM sessions WHERE user_id = $1", [
+      user.user_id,
+    ]);
+    expect(rows).toEqual([]);
+  });
+
+  it("answers a sign-in whose user is deleted under it as a wrong password", async () => {
     const user = await signUpWithPassword(test, project);
     const signIn = await withConnection(test.database.url, async (locker) => {
       await locker.query("BEGIN");
       await locker.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
-      // The sign-in checks the password, then waits to point its new session at the locked user.
+      // The sign-in checks the password, then waits to open its session on the locked user.
       const answer = post("/auth/password/sign-in", { email: user.email, password: user.password });
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await untilWaitingOnLocks(test.database.url, 1);
       await locker.query("DELETE FROM users WHERE id = $1", [user.user_id]);
       await locker.query("COMMIT");
       return answer;
     });
-    expect(signIn.status).toBe(404);
-    expect(signIn.body.code).toBe("USER_NOT_FOUND");
+    expect(signIn.body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+  });
+
+  it("answers a server-made session for a user deleted under it as a missing user id", async () => {
+    const user = await signUpWithPassword(test, project);
+    const created = await withConnection(test.database.url, async (deleter) => {
+      await deleter.query("BEGIN");
+      await deleter.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
+      const answer = post("/auth/sessions", { user_id: user.user_id }, serverHeaders(project));
+      await untilWaitingOnLocks(test.database.url, 1);
+      await deleter.query("DELETE FROM users WHERE id = $1", [user.user_id]);
+      await deleter.query("COMMIT");
+      return answer;
+    });
+    expect(created.status).toBe(400);
+    expect(created.body).toMatchObject({
+      code: "USER_ID_DOES_NOT_EXIST",
+      details: { user_id: user.user_id },
+    });
+  });
+
+  it("signs a new user up with a code whose user was deleted while it was used", async () => {
+    const user = await signUpWithPassword(test, project);
+    const sent = await post("/auth/otp/send-sign-in-code", {
+      email: user.email,
+      callback_url: "http://localhost:3000/magic",
+    });
+    const mail = await mailbox.waitFor(user.email, /sign-in code/);
+    const code = /: ([0-9A-Z]{6})$/.exec(mail.subject)![1]! + sent.body.nonce;
+    const signedIn = await withConnection(test.database.url, async (deleter) => {
+      await deleter.query("BEGIN");
+      await deleter.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
+      const answer = post("/auth/otp/sign-in", { code });
+      await untilWaitingOnLocks(test.database.url, 1);
+      await deleter.query("DELETE FROM users WHERE id = $1", [user.user_id]);
+      await deleter.query("COMMIT");
+      return answer;
+    });
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.body.is_new_user).toBe(true);
+    expect(signedIn.body.user_id).not.toBe(user.user_id);
   });
 });

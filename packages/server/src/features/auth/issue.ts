@@ -54,7 +54,13 @@ export async function signIn(
   db: Db,
   ref: TenancyRef,
   userId: string,
-  options: { origin: EndUserOrigin; expiresInMs?: number; isImpersonation?: boolean },
+  options: {
+    origin: EndUserOrigin;
+    expiresInMs?: number;
+    isImpersonation?: boolean;
+    /** For a password sign-in: the hash the password matched (see `newSession`). */
+    passwordHash?: string;
+  },
 ): Promise<{ access_token: string; refresh_token: string; user_id: string }> {
   const session = newSession({
     tenancyId: ref.tenancy.id,
@@ -62,13 +68,18 @@ export async function signIn(
     expiresInMs: options.expiresInMs,
     isImpersonation: options.isImpersonation,
     ip: options.origin.ip,
+    passwordHash: options.passwordHash,
   });
+  const checked = options.passwordHash !== undefined;
   // One statement opens the session and reads the user the access token describes.
-  const [user] = await selectUsers(db, ref.tenancy.id, sql`u.id = ${userId}`, {
-    withClause: session.insertClause,
-    prepared: true,
-  });
-  if (!user) throw new KnownError("USER_NOT_FOUND");
+  const [user] = await selectUsers(
+    db,
+    ref.tenancy.id,
+    checked ? sql`u.id = ${userId} AND EXISTS (SELECT 1 FROM new_session)` : sql`u.id = ${userId}`,
+    { withClause: session.insertClause, prepared: true },
+  );
+  // The password changed (or the user went) since it was checked: as if it had been before.
+  if (!user) throw new KnownError(checked ? "EMAIL_PASSWORD_MISMATCH" : "USER_NOT_FOUND");
   const { sessionId, refreshToken } = session;
   return {
     access_token: await accessTokenFor(app, ref, user, sessionId, options.origin),

@@ -118,9 +118,10 @@ export const otpRoutes = [
           .where("used_for_auth", "=", true)
           .executeTakeFirst();
         let userId = existing?.user_id;
+        // A user deleted since it was found leaves the address free: the code signs up anew.
+        if (userId && !(await lockUser(trx, auth.tenancy.id, userId))) userId = undefined;
         const isNewUser = !userId;
         if (userId) {
-          await lockUser(trx, auth.tenancy.id, userId);
           // Receiving the code proves the address.
           await trx
             .updateTable("contact_channels")

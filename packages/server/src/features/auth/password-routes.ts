@@ -7,7 +7,7 @@ import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { sendContactVerification } from "../contact-channels/verification.ts";
 import { sendEmail } from "../emails/outbox.ts";
-import { lockUser } from "../users/records.ts";
+import { type Db, lockUser } from "../users/records.ts";
 import { EMAIL_MAX_LENGTH, emailAddress } from "../users/schemas.ts";
 import { createUser, normalizeEmail, updateUser, withPasswordHashed } from "../users/service.ts";
 import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
@@ -154,13 +154,18 @@ export const passwordRoutes = [
       }
       const { ok, needsRehash } = await verifyPassword(credential.password_hash, body.password);
       if (!ok) throw new KnownError("EMAIL_PASSWORD_MISMATCH");
+      let passwordHash = credential.password_hash;
       if (needsRehash) {
-        await app.database.db
+        const rehashed = await hashPassword(body.password);
+        // Over the hash just checked only: a password changed meanwhile stays changed.
+        const updated = await app.database.db
           .updateTable("password_credentials")
-          .set({ password_hash: await hashPassword(body.password), updated_at: new Date() })
+          .set({ password_hash: rehashed, updated_at: new Date() })
           .where("tenancy_id", "=", auth.tenancy.id)
           .where("user_id", "=", credential.user_id)
-          .execute();
+          .where("password_hash", "=", passwordHash)
+          .executeTakeFirst();
+        if (updated.numUpdatedRows > 0n) passwordHash = rehashed;
       }
       if (credential.has_totp) {
         const attemptCode = await createCode(app.database.db, {
@@ -172,7 +177,10 @@ export const passwordRoutes = [
         throw new KnownError("MULTI_FACTOR_AUTHENTICATION_REQUIRED", attemptCode);
       }
       return json(
-        await signIn(app, app.database.db, auth, credential.user_id, { origin: endUserOrigin(app, raw) }),
+        await signIn(app, app.database.db, auth, credential.user_id, {
+          origin: endUserOrigin(app, raw),
+          passwordHash,
+        }),
       );
     },
   }),
@@ -190,16 +198,20 @@ export const passwordRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const user = requireUserSchema(auth, raw);
-      const stored = await app.database.db
-        .selectFrom("password_credentials")
-        .select("password_hash")
-        .where("tenancy_id", "=", auth.tenancy.id)
-        .where("user_id", "=", user.id)
-        .executeTakeFirst();
-      if (!stored) throw new KnownError("USER_DOES_NOT_HAVE_PASSWORD");
-      if (!(await verifyPassword(stored.password_hash, body.old_password)).ok) {
-        throw new KnownError("PASSWORD_CONFIRMATION_MISMATCH");
-      }
+      const storedHash = (db: Db) =>
+        db
+          .selectFrom("password_credentials")
+          .select("password_hash")
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("user_id", "=", user.id)
+          .executeTakeFirst();
+      const confirmed = async (hash: string | undefined) => {
+        if (hash === undefined) throw new KnownError("USER_DOES_NOT_HAVE_PASSWORD");
+        if (!(await verifyPassword(hash, body.old_password)).ok)
+          throw new KnownError("PASSWORD_CONFIRMATION_MISMATCH");
+      };
+      const stored = await storedHash(app.database.db);
+      await confirmed(stored?.password_hash);
       assertPasswordRules(body.new_password);
       const refreshToken = stackHeader(raw.headers, "refresh-token");
       const keep = refreshToken
@@ -208,16 +220,15 @@ export const passwordRoutes = [
       const passwordHash = await hashPassword(body.new_password);
       await app.database.db.transaction().execute(async (trx) => {
         await lockUser(trx, auth.tenancy.id, user.id);
-        // Only over the hash the old password was checked against: a change that landed meanwhile
-        // means the old password is no longer the current one.
-        const changed = await trx
+        // Password writers queue on the user's lock: one that landed since the check is checked again.
+        const current = await storedHash(trx);
+        if (current?.password_hash !== stored?.password_hash) await confirmed(current?.password_hash);
+        await trx
           .updateTable("password_credentials")
           .set({ password_hash: passwordHash, updated_at: new Date() })
           .where("tenancy_id", "=", auth.tenancy.id)
           .where("user_id", "=", user.id)
-          .where("password_hash", "=", stored.password_hash)
-          .executeTakeFirst();
-        if (changed.numUpdatedRows === 0n) throw new KnownError("PASSWORD_CONFIRMATION_MISMATCH");
+          .execute();
         // Every other session is signed out; the one making the change stays.
         await revokeUserSessions(trx, auth.tenancy.id, user.id, keep ?? auth.token?.refresh_token_id);
       });

@@ -1,4 +1,5 @@
 import Type from "typebox";
+import { isMissingReference } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
 import { isUuid, resolveUserId } from "../../http/requirements.ts";
@@ -59,6 +60,11 @@ export const sessionRoutes = [
         expiresInMs: body.expires_in_millis,
         isImpersonation: body.is_impersonation,
         origin: endUserOrigin(app, raw),
+      }).catch((error) => {
+        // Deleted since it was found: answered as a request after the delete is.
+        if (isMissingReference(error) || (error instanceof KnownError && error.code === "USER_NOT_FOUND"))
+          throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
+        throw error;
       });
       return json({ refresh_token: tokens.refresh_token, access_token: tokens.access_token });
     },

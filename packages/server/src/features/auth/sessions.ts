@@ -34,17 +34,31 @@ export function newSession(input: {
   expiresInMs?: number;
   isImpersonation?: boolean;
   ip?: string | null;
+  /**
+   * The password hash a sign-in verified: the session opens only while that is still the user's
+   * password. A change that committed meanwhile revoked only the sessions it could see; this one then
+   * opens none (and a change still running is waited for). The user row is locked first, as every
+   * writer of a user locks it, so a concurrent delete cannot deadlock with it.
+   */
+  passwordHash?: string;
 }): NewSession {
   const sessionId = randomUUID();
   const refreshToken = randomSecret();
   const expiresAt = new Date(Date.now() + (input.expiresInMs ?? DEFAULT_SESSION_MS));
+  const row = sql`${input.tenancyId}::uuid, ${sessionId}::uuid, ${input.userId}::uuid, ${digest(refreshToken)}::bytea,
+    ${input.isImpersonation ?? false}::boolean, ${expiresAt}::timestamptz, ${input.ip ?? null}::text`;
+  const source =
+    input.passwordHash === undefined
+      ? sql`VALUES (${row})`
+      : sql`SELECT ${row} FROM users u JOIN password_credentials p ON p.tenancy_id = u.tenancy_id AND p.user_id = u.id
+          WHERE u.tenancy_id = ${input.tenancyId} AND u.id = ${input.userId} AND p.password_hash = ${input.passwordHash}
+          FOR KEY SHARE OF u FOR SHARE OF p`;
   return {
     sessionId,
     refreshToken,
     insertClause: sql`WITH new_session AS (
       INSERT INTO sessions (tenancy_id, id, user_id, refresh_token_hash, is_impersonation, expires_at, last_used_ip)
-      VALUES (${input.tenancyId}, ${sessionId}, ${input.userId}, ${digest(refreshToken)},
-              ${input.isImpersonation ?? false}, ${expiresAt}, ${input.ip ?? null})
+      ${source}
       RETURNING id)`,
   };
 }

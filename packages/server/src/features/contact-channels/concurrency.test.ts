@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withConnection } from "../../../test/database.ts";
+import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
 import {
   api,
   createTestProject,
@@ -39,7 +39,7 @@ async function whileUserLocked<T>(userId: string, request: () => Promise<T>, mea
     await locker.query("BEGIN");
     await locker.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [userId]);
     const answer = request();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await untilWaitingOnLocks(test.database.url, 1);
     for (const statement of meanwhile) await locker.query(statement, [userId]);
     await locker.query("COMMIT");
     return answer;

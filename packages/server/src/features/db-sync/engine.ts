@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import type { AppContext } from "../../app-context.ts";
+import { isMissingReference } from "../../db/database.ts";
 import { onConnection } from "../../db/single-connection.ts";
 import type { Db } from "../users/records.ts";
 import { ClickHouseTarget } from "./clickhouse-target.ts";
@@ -193,6 +194,7 @@ async function recordFailure(
   forgetTarget(`${database.type} ${database.connectionString}`);
   telemetry.engine.failed_runs++;
   const failures = await recordOutcome(app, app.database.db, payload, error);
+  if (failures === null) return;
   const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
   await enqueueDatabaseSync(app.database.db, payload, new Date(Date.now() + delayMs));
 }
@@ -239,13 +241,16 @@ async function deliveryPaused(db: Db, tenancyId: string): Promise<boolean> {
   return rows[0]?.paused ?? false;
 }
 
-/** Stores the run's outcome for the status endpoint; returns the number of failures in a row. */
+/**
+ * Stores the run's outcome for the status endpoint; returns the number of failures in a row, or null
+ * when the tenancy is gone (its project deleted during the run): nothing is left to sync.
+ */
 async function recordOutcome(
   app: AppContext,
   db: Db,
   payload: SyncJobPayload,
   error: unknown,
-): Promise<number> {
+): Promise<number | null> {
   const message = error === null ? null : error instanceof Error ? error.message : String(error);
   if (message) app.log(`db-sync ${payload.tenancyId}/${payload.databaseId}: ${message}`);
   const row = await db
@@ -270,6 +275,10 @@ async function recordOutcome(
       ),
     )
     .returning("consecutive_failures")
-    .executeTakeFirstOrThrow();
-  return row.consecutive_failures;
+    .executeTakeFirstOrThrow()
+    .catch((failure) => {
+      if (isMissingReference(failure)) return null;
+      throw failure;
+    });
+  return row?.consecutive_failures ?? null;
 }

@@ -44,10 +44,15 @@ async function applyProjectUpdate(app: AppContext, projectId: string, branchId: 
 }
 
 async function freshAdminView(app: AppContext, projectId: string, branchId: string) {
+  const view = await adminViewIfAny(app, projectId, branchId);
+  if (!view) throw new StatusError(404, "The project was deleted while it was being updated.");
+  return view;
+}
+
+async function adminViewIfAny(app: AppContext, projectId: string, branchId: string) {
   const fresh = await app.projects.get(projectId);
   const tenancy = fresh?.branches.get(branchId);
-  if (!fresh || !tenancy) throw new StatusError(404, "The project was deleted while it was being updated.");
-  return renderAdminView(fresh, tenancy.config);
+  return fresh && tenancy ? renderAdminView(fresh, tenancy.config) : null;
 }
 
 /** The dashboard's project list: internal-project users manage the projects their teams own. */
@@ -76,8 +81,9 @@ export const projectRoutes = [
         .where("m.user_id", "=", user.id)
         .orderBy("p.created_at")
         .execute();
-      const items = await Promise.all(rows.map((row) => freshAdminView(app, row.id, "main")));
-      return json({ items, is_paginated: false });
+      const views = await Promise.all(rows.map((row) => adminViewIfAny(app, row.id, "main")));
+      // One deleted since the rows were read is left out, as a list read after the delete would.
+      return json({ items: views.filter((view) => view !== null), is_paginated: false });
     },
   }),
   defineRoute({

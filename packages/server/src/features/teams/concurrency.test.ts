@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withConnection } from "../../../test/database.ts";
+import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
 import {
   api,
   createTestProject,
@@ -40,7 +40,7 @@ async function deletedUnder<T>(lockSql: string, deleteSql: string, ids: string[]
     await locker.query("BEGIN");
     await locker.query(lockSql, ids);
     const answer = request();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await untilWaitingOnLocks(test.database.url, 1);
     await locker.query(deleteSql, ids);
     await locker.query("COMMIT");
     return answer;
@@ -108,7 +108,15 @@ describe("writes that race a delete", () => {
 
   it("deletes a team once when asked several times at once", async () => {
     const teamId = await newTeam();
-    const deletes = await Promise.all([1, 2, 3, 4].map(() => call(`/teams/${teamId}`, "DELETE")));
+    const deletes = await withConnection(test.database.url, async (holder) => {
+      // Holds the team until all four deletes wait on it, so they really overlap.
+      await holder.query("BEGIN");
+      await holder.query("SELECT 1 FROM teams WHERE id = $1 FOR SHARE", [teamId]);
+      const answers = Promise.all([1, 2, 3, 4].map(() => call(`/teams/${teamId}`, "DELETE")));
+      await untilWaitingOnLocks(test.database.url, 4);
+      await holder.query("COMMIT");
+      return answers;
+    });
     expect(deletes.map((answer) => answer.body?.code ?? answer.status).sort()).toEqual([
       200,
       "TEAM_NOT_FOUND",
