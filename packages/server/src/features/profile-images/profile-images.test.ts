@@ -119,6 +119,34 @@ describe("profile images", () => {
     expect(created.body.profile_image_url).toBe("https://images.example.com/a.png");
   });
 
+  it("gives a server that copies one profile's stored picture to another a copy of its own", async () => {
+    const image = png(8, 8);
+    const first = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: serverHeaders(project),
+      body: { profile_image_url: dataUrl(image) },
+    });
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: serverHeaders(project),
+      body: { display_name: "Copied picture", profile_image_url: first.body.profile_image_url },
+    });
+    const copy: string = team.body.profile_image_url;
+    expect(copy).toMatch(IMAGE_URL);
+    expect(IMAGE_URL.exec(copy)?.[1]).toBe("team-profile-images");
+    expect(copy).not.toBe(first.body.profile_image_url);
+    // Clearing the first profile's picture takes its own image only.
+    await api(test.url, `/api/v1/users/${first.body.id}`, {
+      method: "PATCH",
+      headers: serverHeaders(project),
+      body: { profile_image_url: null },
+    });
+    expect((await fetchImage(first.body.profile_image_url)).response.status).toBe(404);
+    const kept = await fetchImage(copy);
+    expect(kept.response.status).toBe(200);
+    expect(kept.body.equals(image)).toBe(true);
+  });
+
   it("refuses what is not a small PNG, JPEG, WebP or GIF with a 400 naming why, storing nothing", async () => {
     const before = await storedImages();
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>');

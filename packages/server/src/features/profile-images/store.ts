@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import type { AppContext } from "../../app-context.ts";
 import { StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
@@ -13,6 +14,10 @@ export const IMAGE_FOLDERS = [
 ] as const;
 export type ImageFolder = (typeof IMAGE_FOLDERS)[number];
 
+/** A URL served by this store: the image's id and file extension. */
+const STORED_IMAGE =
+  /\/api\/v1\/profile-images\/[a-z-]+\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([a-z]+)$/;
+
 /** The path an image is served from, below `/api/v1`. */
 export const imagePath = (folder: ImageFolder, file: string) => `/profile-images/${folder}/${file}`;
 
@@ -22,6 +27,10 @@ export const imagePath = (folder: ImageFolder, file: string) => `/profile-images
  * (clients may only send images, so a client cannot make profiles point at arbitrary addresses); null
  * removes the picture and undefined leaves it alone. Pass the transaction of the write, so a refused
  * write leaves no image behind.
+ *
+ * A server that sends the URL of one of this project's stored pictures (copying one profile's picture
+ * to another) gets a copy under a URL of its own: a picture goes when its profile's picture changes,
+ * so a shared one would vanish from the other profile.
  */
 export async function profileImageField(
   db: Db,
@@ -46,6 +55,17 @@ export async function profileImageField(
       .execute();
     return `${app.env.publicUrl}/api/v1${imagePath(folder, file)}`;
   }
-  if (auth.type !== "client" && /^https?:\/\/\S+$/i.test(value)) return value;
+  if (auth.type !== "client" && /^https?:\/\/\S+$/i.test(value)) {
+    const stored = STORED_IMAGE.exec(value);
+    if (!stored) return value;
+    const id = randomUUID();
+    const { rows } = await sql`
+      INSERT INTO profile_images (id, tenancy_id, folder, content_type, body)
+      SELECT ${id}::uuid, tenancy_id, ${folder}, content_type, body FROM profile_images
+       WHERE tenancy_id = ${auth.tenancy.id} AND id = ${stored[1]}::uuid
+      RETURNING id`.execute(db);
+    // Another project's picture (or a deleted one) is not this store's to copy: kept as sent.
+    return rows.length > 0 ? `${app.env.publicUrl}/api/v1${imagePath(folder, `${id}.${stored[2]}`)}` : value;
+  }
   throw new StatusError(400, "Invalid profile image URL");
 }

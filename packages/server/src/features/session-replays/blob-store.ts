@@ -1,4 +1,3 @@
-import type { AppContext } from "../../app-context.ts";
 import type { Db } from "../users/records.ts";
 
 /**
@@ -34,5 +33,9 @@ export class PostgresBlobStore implements BlobStore {
   }
 }
 
-/** The blob store replays use: the one place to choose another implementation. */
-export const replayBlobStore = (app: AppContext): BlobStore => new PostgresBlobStore(app.database.db);
+/**
+ * The blob store replays use: the one place to choose another implementation. Give it the transaction
+ * that writes the blob's chunk: the embedded store's blob then commits or rolls back with its chunk,
+ * and goes when the chunk is deleted (migration 20261201000300).
+ */
+export const replayBlobStore = (db: Db): BlobStore => new PostgresBlobStore(db);

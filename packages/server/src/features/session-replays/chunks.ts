@@ -108,7 +108,7 @@ export async function selectChunk(
 
 /** The rrweb events of a chunk, exactly as uploaded. */
 export async function chunkEvents(app: AppContext, replayId: string, chunk: ChunkRow): Promise<unknown[]> {
-  const blob = await replayBlobStore(app).get(chunk.blob_key);
+  const blob = await replayBlobStore(app.database.db).get(chunk.blob_key);
   if (!blob) throw new KnownError("ITEM_NOT_FOUND", chunk.id);
   const stored = JSON.parse(gunzipSync(blob).toString("utf8")) as {
     session_replay_id: string;

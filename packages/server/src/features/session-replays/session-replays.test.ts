@@ -98,6 +98,24 @@ describe("POST /session-replays/batch", () => {
     expect(deeper.body.error).toContain("body is nested more than 2048 levels deep");
   });
 
+  it("deletes a user's recordings with the user", async () => {
+    const user = await signUpWithPassword(test, project);
+    const uploaded = await upload(user);
+    const blobs = async () =>
+      (
+        await test.server.app.database.pool.query("SELECT 1 FROM session_replay_blobs WHERE key = $1", [
+          uploaded.body.s3_key,
+        ])
+      ).rows.length;
+    expect(await blobs()).toBe(1);
+    const deleted = await api(test.url, `/api/v1/users/${user.user_id}`, {
+      method: "DELETE",
+      headers: serverHeaders(project),
+    });
+    expect(deleted.status).toBe(200);
+    expect(await blobs()).toBe(0);
+  });
+
   it("needs analytics, a user and a session", async () => {
     const off = await createTestProject(test, "replays off");
     const user = await signUpWithPassword(test, off);

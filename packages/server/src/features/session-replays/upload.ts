@@ -80,24 +80,28 @@ export async function storeReplayBatch(
       events: batch.events,
     }),
   );
-  await replayBlobStore(app).put(key, body);
-  const inserted = await db
-    .insertInto("session_replay_chunks")
-    .values({
-      tenancy_id: scope.tenancyId,
-      session_replay_id: replayId,
-      batch_id: batch.batch_id,
-      session_replay_segment_id: batch.session_replay_segment_id,
-      browser_session_id: batch.browser_session_id,
-      blob_key: key,
-      event_count: batch.events.length,
-      byte_length: body.length,
-      first_event_at: new Date(span.first),
-      last_event_at: new Date(span.last),
-    })
-    .onConflict((conflict) => conflict.columns(["tenancy_id", "session_replay_id", "batch_id"]).doNothing())
-    .returning("id")
-    .executeTakeFirst();
+  // The blob and its chunk commit together: a chunk that cannot be written (its replay deleted
+  // meanwhile) leaves no blob behind.
+  const inserted = await db.transaction().execute(async (trx) => {
+    await replayBlobStore(trx).put(key, body);
+    return trx
+      .insertInto("session_replay_chunks")
+      .values({
+        tenancy_id: scope.tenancyId,
+        session_replay_id: replayId,
+        batch_id: batch.batch_id,
+        session_replay_segment_id: batch.session_replay_segment_id,
+        browser_session_id: batch.browser_session_id,
+        blob_key: key,
+        event_count: batch.events.length,
+        byte_length: body.length,
+        first_event_at: new Date(span.first),
+        last_event_at: new Date(span.last),
+      })
+      .onConflict((conflict) => conflict.columns(["tenancy_id", "session_replay_id", "batch_id"]).doNothing())
+      .returning("id")
+      .executeTakeFirst();
+  });
   return { session_replay_id: replayId, batch_id: batch.batch_id, s3_key: key, deduped: !inserted };
 }
 
