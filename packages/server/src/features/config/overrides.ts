@@ -53,6 +53,8 @@ export async function changeOverride(
   target: { projectId: string; branchId: string },
   change: Change,
   source?: BranchSource,
+  /** More writes that must commit with the change, or not at all (run after it, under the lock). */
+  alongside?: (trx: Transaction<Database>) => Promise<void>,
 ): Promise<void> {
   await database.db.transaction().execute(async (trx) => {
     const current = await lockedOverride(trx, level, target);
@@ -96,6 +98,7 @@ export async function changeOverride(
         )
         .execute();
     }
+    await alongside?.(trx);
   });
 }
 
@@ -124,6 +127,22 @@ export async function setBranchSource(
       oc.columns(["project_id", "branch_id"]).doUpdateSet({ source: JSON.stringify(source) }),
     )
     .execute();
+}
+
+/**
+ * The environment override as it is now, held against changes until the transaction ends: for a write
+ * that must not land on config a concurrent change has just made stale (a grant of a permission being
+ * deleted). Empty when the environment has no override row yet.
+ */
+export async function sharedEnvironmentOverride(
+  trx: Transaction<Database>,
+  target: { projectId: string; branchId: string },
+): Promise<ConfigObject> {
+  const { rows } = await sql<{ config: unknown }>`
+    SELECT config FROM environment_config_overrides
+     WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR SHARE`.execute(trx);
+  const config = rows[0]?.config;
+  return migrateConfigOverride("environment", isPlainObject(config) ? config : {});
 }
 
 async function lockedOverride(

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
 import {
+  adminHeaders,
   api,
   createTestProject,
   patchEnvironmentConfig,
@@ -141,5 +142,75 @@ describe("writes that race a delete", () => {
     );
     expect(patched.status).toBe(404);
     expect(patched.body.code).toBe("API_KEY_NOT_FOUND");
+  });
+});
+
+describe("permission definitions under concurrent requests", () => {
+  const definitions = (method = "GET", path = "", body?: unknown) =>
+    api(test.url, `/api/v1/project-permission-definitions${path}`, {
+      method,
+      headers: adminHeaders(project),
+      body,
+    });
+
+  /** Holds the project's environment config (as a config change does) until `waiters` requests wait on it. */
+  async function overlapping<T>(waiters: number, requests: () => Promise<T>[]): Promise<T[]> {
+    return withConnection(test.database.url, async (holder) => {
+      await holder.query("BEGIN");
+      await holder.query("SELECT 1 FROM environment_config_overrides WHERE project_id = $1 FOR UPDATE", [
+        project.projectId,
+      ]);
+      const pending = Promise.all(requests());
+      await untilWaitingOnLocks(test.database.url, waiters);
+      await holder.query("COMMIT");
+      return pending;
+    });
+  }
+  const listed = async () =>
+    (await definitions()).body.items as {
+      id: string;
+      description?: string;
+      contained_permission_ids: string[];
+    }[];
+
+  it("creates a definition once when asked several times at once", async () => {
+    const answers = await overlapping(4, () =>
+      [1, 2, 3, 4].map(() => definitions("POST", "", { id: "once", description: "first" })),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 400, 400, 400]);
+  });
+
+  it("keeps both of two concurrent changes to different fields", async () => {
+    await definitions("POST", "", { id: "two_fields", description: "old" });
+    await overlapping(2, () => [
+      definitions("PATCH", "/two_fields", { description: "new" }),
+      definitions("PATCH", "/two_fields", { contained_permission_ids: ["once"] }),
+    ]);
+    expect((await listed()).find((d) => d.id === "two_fields")).toEqual({
+      id: "two_fields",
+      description: "new",
+      contained_permission_ids: ["once"],
+    });
+  });
+
+  it("never brings a deleted definition back, nor leaves grants of it", async () => {
+    const user = await signUpWithPassword(test, project);
+    await definitions("POST", "", { id: "doomed" });
+    const grant = () => call(`/project-permissions/${user.user_id}/doomed`, "POST", {});
+    expect((await grant()).status).toBe(201);
+    const [deleted, patched, granted] = await overlapping(3, () => [
+      definitions("DELETE", "/doomed"),
+      definitions("PATCH", "/doomed", { description: "revived?" }),
+      grant(),
+    ]);
+    expect(deleted!.status).toBe(200);
+    expect([200, "PERMISSION_NOT_FOUND"]).toContain(patched!.body?.code ?? patched!.status);
+    expect([201, "PERMISSION_NOT_FOUND"]).toContain(granted!.body?.code ?? granted!.status);
+    expect((await listed()).map((d) => d.id)).not.toContain("doomed");
+    const { rows } = await test.server.app.database.pool.query(
+      "SELECT 1 FROM user_permissions WHERE user_id = $1 AND permission_id = 'doomed'",
+      [user.user_id],
+    );
+    expect(rows).toEqual([]);
   });
 });

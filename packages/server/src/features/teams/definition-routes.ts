@@ -1,6 +1,8 @@
-import type { ConfigObject } from "@latchkey/contracts";
+import { type ConfigObject, type RenderedConfig, renderConfig } from "@latchkey/contracts";
+import type { Transaction } from "kysely";
 import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
+import type { Database } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
@@ -16,37 +18,47 @@ const PERMISSION_ID = "^[a-z0-9_:]+$";
 function definitionRoutes(scope: "team" | "project") {
   const base = `/${scope}-permission-definitions`;
   const tags = ["Permissions"];
-  const definitions = (auth: RequestAuth) =>
-    Object.entries(auth.tenancy.config.rbac.permissions)
+  const definitionsOf = (config: RenderedConfig) =>
+    Object.entries(config.rbac.permissions)
       .filter(([, definition]) => (definition.scope ?? "team") === scope)
       .map(([id, definition]) => ({
         id,
         ...(definition.description !== undefined ? { description: definition.description } : {}),
         contained_permission_ids: Object.keys(definition.containedPermissionIds).sort(),
       }));
-  const write = async (
+  type Definition = ReturnType<typeof definitionsOf>[number];
+  const entryOf = (definition: {
+    description?: string;
+    contained_permission_ids: string[];
+  }): ConfigObject => ({
+    scope,
+    containedPermissionIds: Object.fromEntries(definition.contained_permission_ids.map((id) => [id, true])),
+    ...(definition.description !== undefined ? { description: definition.description } : {}),
+  });
+  /**
+   * Changes one definition in a read-modify-write under the environment override's row lock. `decide`
+   * sees the config as it is now (the locked override over the project's other levels), so each of
+   * several concurrent requests sees the ones before it; it returns the change, or throws the answer.
+   */
+  const changeDefinition = async (
     app: AppContext,
     auth: RequestAuth,
-    id: string,
-    definition: { description?: string; contained_permission_ids: string[] },
+    decide: (config: RenderedConfig) => (current: ConfigObject) => ConfigObject,
+    alongside?: (trx: Transaction<Database>) => Promise<void>,
   ) => {
-    const entry: ConfigObject = {
-      scope,
-      containedPermissionIds: Object.fromEntries(
-        definition.contained_permission_ids.map((contained) => [contained, true]),
-      ),
-    };
-    if (definition.description !== undefined) entry.description = definition.description;
     await changeOverride(
       app.database,
       "environment",
       { projectId: auth.project.id, branchId: auth.tenancy.branchId },
-      patchWith({ [`rbac.permissions.${id}`]: entry }),
+      (current) =>
+        decide(renderConfig([auth.project.projectOverride, auth.tenancy.branchOverride, current]))(current),
+      undefined,
+      alongside,
     );
     app.projects.invalidate(auth.project.id);
   };
-  const find = (auth: RequestAuth, id: string) => {
-    const found = definitions(auth).find((d) => d.id === id);
+  const find = (config: RenderedConfig, id: string): Definition => {
+    const found = definitionsOf(config).find((d) => d.id === id);
     if (!found) throw new KnownError("PERMISSION_NOT_FOUND", id);
     return found;
   };
@@ -64,7 +76,7 @@ function definitionRoutes(scope: "team" | "project") {
       tags,
       access: ["admin"],
       schemas: {},
-      handler: async ({ auth }) => json({ items: definitions(auth), is_paginated: false }),
+      handler: async ({ auth }) => json({ items: definitionsOf(auth.tenancy.config), is_paginated: false }),
     }),
     defineRoute({
       method: "POST",
@@ -80,11 +92,14 @@ function definitionRoutes(scope: "team" | "project") {
         ),
       },
       handler: async ({ auth, body, app }) => {
-        if (auth.tenancy.config.rbac.permissions[body.id])
-          throw new StatusError(400, `Permission ${body.id} already exists`);
-        await write(app, auth, body.id, {
-          description: body.description,
-          contained_permission_ids: body.contained_permission_ids ?? [],
+        await changeDefinition(app, auth, (config) => {
+          if (config.rbac.permissions[body.id])
+            throw new StatusError(400, `Permission ${body.id} already exists`);
+          const entry = entryOf({
+            description: body.description,
+            contained_permission_ids: body.contained_permission_ids ?? [],
+          });
+          return patchWith({ [`rbac.permissions.${body.id}`]: entry });
         });
         return json(
           {
@@ -104,12 +119,15 @@ function definitionRoutes(scope: "team" | "project") {
       access: ["admin"],
       schemas: { params, body: Type.Object(body, { additionalProperties: false }) },
       handler: async ({ auth, params, body, app }) => {
-        const current = find(auth, params.permission_id);
-        const next = {
-          description: body.description ?? current.description,
-          contained_permission_ids: body.contained_permission_ids ?? current.contained_permission_ids,
-        };
-        await write(app, auth, params.permission_id, next);
+        let next = { contained_permission_ids: [] as string[] } as Omit<Definition, "id">;
+        await changeDefinition(app, auth, (config) => {
+          const current = find(config, params.permission_id);
+          next = {
+            description: body.description ?? current.description,
+            contained_permission_ids: body.contained_permission_ids ?? current.contained_permission_ids,
+          };
+          return patchWith({ [`rbac.permissions.${params.permission_id}`]: entryOf(next) });
+        });
         return json({
           id: params.permission_id,
           ...(next.description !== undefined ? { description: next.description } : {}),
@@ -125,23 +143,24 @@ function definitionRoutes(scope: "team" | "project") {
       access: ["admin"],
       schemas: { params },
       handler: async ({ auth, params, app }) => {
-        find(auth, params.permission_id);
-        await changeOverride(
-          app.database,
-          "environment",
-          { projectId: auth.project.id, branchId: auth.tenancy.branchId },
-          (current) =>
-            patchWith({ [`rbac.permissions.${params.permission_id}`]: null })(
-              removeKeys([`rbac.permissions.${params.permission_id}`])(current),
-            ),
-        );
+        const key = `rbac.permissions.${params.permission_id}`;
         const table = scope === "team" ? "team_member_permissions" : "user_permissions";
-        await app.database.db
-          .deleteFrom(table)
-          .where("tenancy_id", "=", auth.tenancy.id)
-          .where("permission_id", "=", params.permission_id)
-          .execute();
-        app.projects.invalidate(auth.project.id);
+        await changeDefinition(
+          app,
+          auth,
+          (config) => {
+            find(config, params.permission_id);
+            return (current) => patchWith({ [key]: null })(removeKeys([key])(current));
+          },
+          // The grants go in the same transaction: a grant waits for it, then finds no definition.
+          async (trx) => {
+            await trx
+              .deleteFrom(table)
+              .where("tenancy_id", "=", auth.tenancy.id)
+              .where("permission_id", "=", params.permission_id)
+              .execute();
+          },
+        );
         return success();
       },
     }),

@@ -1,10 +1,39 @@
+import { renderConfig } from "@latchkey/contracts";
+import type { Transaction } from "kysely";
 import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
+import type { Database } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
+import { sharedEnvironmentOverride } from "../config/overrides.ts";
 import { expandPermissions, permissionExists } from "./permissions.ts";
+
+/**
+ * Runs `grant` in a transaction that holds the environment config against changes, once the permission
+ * is seen defined in the config as it is now. A definition being deleted (which deletes its grants in
+ * the same transaction) is then either seen gone here, or waits for this grant and deletes it too.
+ */
+async function grantIfDefined(
+  app: AppContext,
+  auth: RequestAuth,
+  permissionId: string,
+  scope: "team" | "project",
+  grant: (trx: Transaction<Database>) => Promise<unknown>,
+): Promise<void> {
+  const missing = () => new KnownError("PERMISSION_NOT_FOUND", permissionId);
+  if (!permissionExists(auth.tenancy.config, permissionId, scope)) throw missing();
+  await app.database.db.transaction().execute(async (trx) => {
+    const environment = await sharedEnvironmentOverride(trx, {
+      projectId: auth.project.id,
+      branchId: auth.tenancy.branchId,
+    });
+    const config = renderConfig([auth.project.projectOverride, auth.tenancy.branchOverride, environment]);
+    if (!permissionExists(config, permissionId, scope)) throw missing();
+    await grant(trx);
+  });
+}
 
 const tags = ["Permissions"];
 const booleanString = Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")]));
@@ -111,16 +140,18 @@ export const permissionRoutes = [
         throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
       }
       await assertTeamMember(app, auth, params.team_id, userId);
-      await app.database.db
-        .insertInto("team_member_permissions")
-        .values({
-          tenancy_id: auth.tenancy.id,
-          team_id: params.team_id,
-          user_id: userId,
-          permission_id: params.permission_id,
-        })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      await grantIfDefined(app, auth, params.permission_id, "team", (trx) =>
+        trx
+          .insertInto("team_member_permissions")
+          .values({
+            tenancy_id: auth.tenancy.id,
+            team_id: params.team_id,
+            user_id: userId,
+            permission_id: params.permission_id,
+          })
+          .onConflict((oc) => oc.doNothing())
+          .execute(),
+      );
       return json({ id: params.permission_id, team_id: params.team_id, user_id: userId }, 201);
     },
   }),
@@ -207,15 +238,13 @@ export const permissionRoutes = [
         throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
       }
       if (!isUuid(userId)) throw new KnownError("USER_NOT_FOUND");
-      await app.database.db
-        .insertInto("user_permissions")
-        .values({ tenancy_id: auth.tenancy.id, user_id: userId, permission_id: params.permission_id })
-        .onConflict((oc) => oc.doNothing())
-        .execute()
-        .catch((error: { code?: string }) => {
-          if (error.code === "23503") throw new KnownError("USER_NOT_FOUND");
-          throw error;
-        });
+      await grantIfDefined(app, auth, params.permission_id, "project", (trx) =>
+        trx
+          .insertInto("user_permissions")
+          .values({ tenancy_id: auth.tenancy.id, user_id: userId, permission_id: params.permission_id })
+          .onConflict((oc) => oc.doNothing())
+          .execute(),
+      );
       return json({ id: params.permission_id, user_id: userId }, 201);
     },
   }),
