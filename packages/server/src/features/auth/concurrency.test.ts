@@ -242,4 +242,40 @@ describe("credentials changed by concurrent requests", () => {
     expect(signedIn.body.is_new_user).toBe(true);
     expect(signedIn.body.user_id).not.toBe(user.user_id);
   });
+
+  it("signs an OTP code of a new address in to the user a concurrent password sign-up makes", async () => {
+    const email = uniqueEmail("both-ways");
+    const sent = await post("/auth/otp/send-sign-in-code", {
+      email,
+      callback_url: "http://localhost:3000/magic",
+    });
+    const mail = await mailbox.waitFor(email, /sign-in code/);
+    const code = /: ([0-9A-Z]{6})$/.exec(mail.subject)![1]! + sent.body.nonce;
+    const tenancy = await test.server.app.database.pool.query(
+      "SELECT id FROM tenancies WHERE project_id = $1",
+      [project.projectId],
+    );
+    const [signUp, otp] = await withConnection(test.database.url, async (holder) => {
+      // Holds the address, so both requests reach it before either makes the user.
+      await holder.query("BEGIN");
+      await holder.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
+        `auth-email:${tenancy.rows[0].id}:${email}`,
+      ]);
+      const pending = Promise.all([
+        post("/auth/password/sign-up", { email, password: "both ways password" }),
+        post("/auth/otp/sign-in", { code }),
+      ]);
+      await untilWaitingOnLocks(test.database.url, 2);
+      await holder.query("COMMIT");
+      return pending;
+    });
+    // Whichever came first made the user; the OTP code signs in to it either way.
+    expect(otp!.status).toBe(200);
+    if (signUp!.status === 200) {
+      expect(otp!.body).toMatchObject({ user_id: signUp!.body.user_id, is_new_user: false });
+    } else {
+      expect(signUp!.body.code).toBe("USER_EMAIL_ALREADY_EXISTS");
+      expect(otp!.body.is_new_user).toBe(true);
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import { assertPasswordRules, hashPassword, isSupportedPasswordHash } from "../auth/passwords.ts";
 import { revokeUserSessions } from "../auth/sessions.ts";
 import { addTeamMember, createTeamRow } from "../teams/service.ts";
-import { type Db, lockUser } from "./records.ts";
+import { type Db, lockAuthEmail, lockUser } from "./records.ts";
 import type { UserCreateInput, UserUpdateInput } from "./schemas.ts";
 
 export interface TenancyContext {
@@ -67,6 +67,10 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
     );
   }
   const passwordHash = input.password_hash;
+  // An OTP sign-in with the same new address waits for this user and signs it in, instead of making a
+  // second one (see `lockAuthEmail`; taken before any user lock, as the OTP route takes it).
+  if (input.primary_email && input.primary_email_auth_enabled)
+    await lockAuthEmail(trx, ctx.tenancyId, normalizeEmail(input.primary_email));
 
   const user = await trx
     .insertInto("users")
