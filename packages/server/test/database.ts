@@ -71,3 +71,24 @@ export async function untilWaitingOnLocks(url: string, count: number, timeoutMs 
     }
   });
 }
+
+/**
+ * Lines requests up behind a row lock the way a race would. On a side session, `lock` runs in a
+ * transaction; `requests` start; once `waiters` statements wait on a lock (the requests have reached
+ * the held row), `meanwhile` runs and the transaction commits. Every statement gets `params`.
+ */
+export async function behindLock<T>(
+  url: string,
+  hold: { lock: string; params: unknown[]; waiters?: number; meanwhile?: string[] },
+  requests: () => Promise<T>,
+): Promise<T> {
+  return withConnection(url, async (holder) => {
+    await holder.query("BEGIN");
+    await holder.query(hold.lock, hold.params);
+    const pending = requests();
+    await untilWaitingOnLocks(url, hold.waiters ?? 1);
+    for (const statement of hold.meanwhile ?? []) await holder.query(statement, hold.params);
+    await holder.query("COMMIT");
+    return pending;
+  });
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
+import { behindLock, withConnection } from "../../../test/database.ts";
 import { Mailbox } from "../../../test/mailbox.ts";
 import {
   api,
@@ -32,6 +32,18 @@ afterAll(async () => {
 
 const post = (path: string, body: unknown, headers = clientHeaders(project)) =>
   api(test.url, `/api/v1${path}`, { method: "POST", headers, body });
+
+/** Runs `request` while the user row is held, and deletes the user once the request waits on it. */
+const deletedUnder = <T>(userId: string, request: () => Promise<T>) =>
+  behindLock(
+    test.database.url,
+    {
+      lock: "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+      meanwhile: ["DELETE FROM users WHERE id = $1"],
+      params: [userId],
+    },
+    request,
+  );
 
 const anonymousAllowed = { "x-stack-allow-anonymous-user": "true" };
 
@@ -168,19 +180,17 @@ describe("credentials changed by concurrent requests", () => {
 
   it("opens no session for a sign-in whose password changed while it was checked", async () => {
     const user = await signUpWithPassword(test, project);
-    const signIn = await withConnection(test.database.url, async (changer) => {
-      // A password change in progress: the credential rewritten, the sessions not yet revoked.
-      await changer.query("BEGIN");
-      await changer.query("UPDATE password_credentials SET password_hash = 'changed' WHERE user_id = $1", [
-        user.user_id,
-      ]);
-      // The sign-in matches the old hash, still the committed one, then reaches the changing row.
-      const answer = post("/auth/password/sign-in", { email: user.email, password: user.password });
-      await untilWaitingOnLocks(test.database.url, 1);
-      await changer.query("DELETE FROM sessions WHERE user_id = $1", [user.user_id]);
-      await changer.query("COMMIT");
-      return answer;
-    });
+    // A password change in progress: the credential rewritten, the sessions not yet revoked. The
+    // sign-in matches the old hash, still the committed one, then reaches the changing row.
+    const signIn = await behindLock(
+      test.database.url,
+      {
+        lock: "UPDATE password_credentials SET password_hash = 'changed' WHERE user_id = $1",
+        meanwhile: ["DELETE FROM sessions WHERE user_id = $1"],
+        params: [user.user_id],
+      },
+      () => post("/auth/password/sign-in", { email: user.email, password: user.password }),
+    );
     expect(signIn.body.code).toBe("EMAIL_PASSWORD_MISMATCH");
     const { rows } = await test.server.app.database.pool.query("SELECT 1 FROM sessions WHERE user_id = $1", [
       user.user_id,
@@ -190,30 +200,17 @@ describe("credentials changed by concurrent requests", () => {
 
   it("answers a sign-in whose user is deleted under it as a wrong password", async () => {
     const user = await signUpWithPassword(test, project);
-    const signIn = await withConnection(test.database.url, async (locker) => {
-      await locker.query("BEGIN");
-      await locker.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
-      // The sign-in checks the password, then waits to open its session on the locked user.
-      const answer = post("/auth/password/sign-in", { email: user.email, password: user.password });
-      await untilWaitingOnLocks(test.database.url, 1);
-      await locker.query("DELETE FROM users WHERE id = $1", [user.user_id]);
-      await locker.query("COMMIT");
-      return answer;
-    });
+    const signIn = await deletedUnder(user.user_id, () =>
+      post("/auth/password/sign-in", { email: user.email, password: user.password }),
+    );
     expect(signIn.body.code).toBe("EMAIL_PASSWORD_MISMATCH");
   });
 
   it("answers a server-made session for a user deleted under it as a missing user id", async () => {
     const user = await signUpWithPassword(test, project);
-    const created = await withConnection(test.database.url, async (deleter) => {
-      await deleter.query("BEGIN");
-      await deleter.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
-      const answer = post("/auth/sessions", { user_id: user.user_id }, serverHeaders(project));
-      await untilWaitingOnLocks(test.database.url, 1);
-      await deleter.query("DELETE FROM users WHERE id = $1", [user.user_id]);
-      await deleter.query("COMMIT");
-      return answer;
-    });
+    const created = await deletedUnder(user.user_id, () =>
+      post("/auth/sessions", { user_id: user.user_id }, serverHeaders(project)),
+    );
     expect(created.status).toBe(400);
     expect(created.body).toMatchObject({
       code: "USER_ID_DOES_NOT_EXIST",
@@ -229,15 +226,7 @@ describe("credentials changed by concurrent requests", () => {
     });
     const mail = await mailbox.waitFor(user.email, /sign-in code/);
     const code = /: ([0-9A-Z]{6})$/.exec(mail.subject)![1]! + sent.body.nonce;
-    const signedIn = await withConnection(test.database.url, async (deleter) => {
-      await deleter.query("BEGIN");
-      await deleter.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.user_id]);
-      const answer = post("/auth/otp/sign-in", { code });
-      await untilWaitingOnLocks(test.database.url, 1);
-      await deleter.query("DELETE FROM users WHERE id = $1", [user.user_id]);
-      await deleter.query("COMMIT");
-      return answer;
-    });
+    const signedIn = await deletedUnder(user.user_id, () => post("/auth/otp/sign-in", { code }));
     expect(signedIn.status).toBe(200);
     expect(signedIn.body.is_new_user).toBe(true);
     expect(signedIn.body.user_id).not.toBe(user.user_id);
@@ -255,20 +244,20 @@ describe("credentials changed by concurrent requests", () => {
       "SELECT id FROM tenancies WHERE project_id = $1",
       [project.projectId],
     );
-    const [signUp, otp] = await withConnection(test.database.url, async (holder) => {
-      // Holds the address, so both requests reach it before either makes the user.
-      await holder.query("BEGIN");
-      await holder.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
-        `auth-email:${tenancy.rows[0].id}:${email}`,
-      ]);
-      const pending = Promise.all([
-        post("/auth/password/sign-up", { email, password: "both ways password" }),
-        post("/auth/otp/sign-in", { code }),
-      ]);
-      await untilWaitingOnLocks(test.database.url, 2);
-      await holder.query("COMMIT");
-      return pending;
-    });
+    // Holds the address, so both requests reach it before either makes the user.
+    const [signUp, otp] = await behindLock(
+      test.database.url,
+      {
+        lock: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        params: [`auth-email:${tenancy.rows[0].id}:${email}`],
+        waiters: 2,
+      },
+      () =>
+        Promise.all([
+          post("/auth/password/sign-up", { email, password: "both ways password" }),
+          post("/auth/otp/sign-in", { code }),
+        ]),
+    );
     // Whichever came first made the user; the OTP code signs in to it either way.
     expect(otp!.status).toBe(200);
     if (signUp!.status === 200) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
+import { behindLock } from "../../../test/database.ts";
 import {
   api,
   createTestProject,
@@ -30,21 +30,13 @@ const addChannel = (userId: string, value: string, isPrimary = false) =>
     body: { user_id: userId, type: "email", value, used_for_auth: false, is_primary: isPrimary },
   });
 
-/**
- * Holds the user row locked (as a user update or delete does) while `request` starts, then runs
- * `meanwhile` and commits: the request lands in the window a real race would give it.
- */
-async function whileUserLocked<T>(userId: string, request: () => Promise<T>, meanwhile: string[]) {
-  return withConnection(test.database.url, async (locker) => {
-    await locker.query("BEGIN");
-    await locker.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [userId]);
-    const answer = request();
-    await untilWaitingOnLocks(test.database.url, 1);
-    for (const statement of meanwhile) await locker.query(statement, [userId]);
-    await locker.query("COMMIT");
-    return answer;
-  });
-}
+/** Holds the user row (as a user update or delete does) while `request` reaches it, then runs `meanwhile`. */
+const whileUserLocked = <T>(userId: string, request: () => Promise<T>, meanwhile: string[]) =>
+  behindLock(
+    test.database.url,
+    { lock: "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", meanwhile, params: [userId] },
+    request,
+  );
 
 describe("contact channels under concurrent requests", () => {
   it("keeps one primary channel when several are made primary at once", async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
+import { behindLock } from "../../../test/database.ts";
 import {
   api,
   createTestProject,
@@ -194,19 +194,17 @@ describe("deleting a project while it is used", () => {
   it("deletes it once when asked several times at once", async () => {
     const doomed = await createTestProject(test, "Doomed");
     const admin = keyHeaders(doomed.projectId, "admin", doomed.keys);
-    const answers = await withConnection(test.database.url, async (holder) => {
-      // Holds the project until all three deletes wait on it, so they really overlap.
-      await holder.query("BEGIN");
-      await holder.query("SELECT 1 FROM projects WHERE id = $1 FOR SHARE", [doomed.projectId]);
-      const pending = Promise.all(
-        [1, 2, 3].map(() =>
-          api(test.url, "/api/v1/internal/projects/current", { method: "DELETE", headers: admin }),
+    // Holds the project until all three deletes wait on it, so they really overlap.
+    const answers = await behindLock(
+      test.database.url,
+      { lock: "SELECT 1 FROM projects WHERE id = $1 FOR SHARE", params: [doomed.projectId], waiters: 3 },
+      () =>
+        Promise.all(
+          [1, 2, 3].map(() =>
+            api(test.url, "/api/v1/internal/projects/current", { method: "DELETE", headers: admin }),
+          ),
         ),
-      );
-      await untilWaitingOnLocks(test.database.url, 3);
-      await holder.query("COMMIT");
-      return pending;
-    });
+    );
     expect(answers.map((answer) => answer.body?.code ?? answer.status).sort()).toEqual([
       200,
       "CURRENT_PROJECT_NOT_FOUND",
@@ -216,19 +214,20 @@ describe("deleting a project while it is used", () => {
 
   it("answers a write that lands after the delete as the project's keys are answered from then on", async () => {
     const doomed = await createTestProject(test, "Doomed too");
-    const created = await withConnection(test.database.url, async (deleter) => {
-      await deleter.query("BEGIN");
-      await deleter.query("SELECT 1 FROM tenancies WHERE project_id = $1 FOR UPDATE", [doomed.projectId]);
-      const pending = api(test.url, "/api/v1/users", {
-        method: "POST",
-        headers: keyHeaders(doomed.projectId, "server", doomed.keys),
-        body: { display_name: "Late" },
-      });
-      await untilWaitingOnLocks(test.database.url, 1);
-      await deleter.query("DELETE FROM projects WHERE id = $1", [doomed.projectId]);
-      await deleter.query("COMMIT");
-      return pending;
-    });
+    const created = await behindLock(
+      test.database.url,
+      {
+        lock: "SELECT 1 FROM tenancies WHERE project_id = $1 FOR UPDATE",
+        meanwhile: ["DELETE FROM projects WHERE id = $1"],
+        params: [doomed.projectId],
+      },
+      () =>
+        api(test.url, "/api/v1/users", {
+          method: "POST",
+          headers: keyHeaders(doomed.projectId, "server", doomed.keys),
+          body: { display_name: "Late" },
+        }),
+    );
     expect(created.status).toBe(400);
     expect(created.body).toMatchObject({
       code: "CURRENT_PROJECT_NOT_FOUND",

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { untilWaitingOnLocks, withConnection } from "../../../test/database.ts";
+import { behindLock } from "../../../test/database.ts";
 import {
   adminHeaders,
   api,
@@ -36,17 +36,8 @@ async function newTeam(): Promise<string> {
  * Holds a row locked (as a delete of it would) while `request` starts, then runs the delete and
  * commits: the request lands between its own existence check and its write, where a real race puts it.
  */
-async function deletedUnder<T>(lockSql: string, deleteSql: string, ids: string[], request: () => Promise<T>) {
-  return withConnection(test.database.url, async (locker) => {
-    await locker.query("BEGIN");
-    await locker.query(lockSql, ids);
-    const answer = request();
-    await untilWaitingOnLocks(test.database.url, 1);
-    await locker.query(deleteSql, ids);
-    await locker.query("COMMIT");
-    return answer;
-  });
-}
+const deletedUnder = <T>(lockSql: string, deleteSql: string, ids: string[], request: () => Promise<T>) =>
+  behindLock(test.database.url, { lock: lockSql, meanwhile: [deleteSql], params: ids }, request);
 
 const jpeg = Buffer.from(
   "ffd8ffe000104a46494600010100000100010000ffc00011080002000303012200021101031101ffd9",
@@ -109,15 +100,12 @@ describe("writes that race a delete", () => {
 
   it("deletes a team once when asked several times at once", async () => {
     const teamId = await newTeam();
-    const deletes = await withConnection(test.database.url, async (holder) => {
-      // Holds the team until all four deletes wait on it, so they really overlap.
-      await holder.query("BEGIN");
-      await holder.query("SELECT 1 FROM teams WHERE id = $1 FOR SHARE", [teamId]);
-      const answers = Promise.all([1, 2, 3, 4].map(() => call(`/teams/${teamId}`, "DELETE")));
-      await untilWaitingOnLocks(test.database.url, 4);
-      await holder.query("COMMIT");
-      return answers;
-    });
+    // Holds the team until all four deletes wait on it, so they really overlap.
+    const deletes = await behindLock(
+      test.database.url,
+      { lock: "SELECT 1 FROM teams WHERE id = $1 FOR SHARE", params: [teamId], waiters: 4 },
+      () => Promise.all([1, 2, 3, 4].map(() => call(`/teams/${teamId}`, "DELETE"))),
+    );
     expect(deletes.map((answer) => answer.body?.code ?? answer.status).sort()).toEqual([
       200,
       "TEAM_NOT_FOUND",
@@ -154,18 +142,16 @@ describe("permission definitions under concurrent requests", () => {
     });
 
   /** Holds the project's environment config (as a config change does) until `waiters` requests wait on it. */
-  async function overlapping<T>(waiters: number, requests: () => Promise<T>[]): Promise<T[]> {
-    return withConnection(test.database.url, async (holder) => {
-      await holder.query("BEGIN");
-      await holder.query("SELECT 1 FROM environment_config_overrides WHERE project_id = $1 FOR UPDATE", [
-        project.projectId,
-      ]);
-      const pending = Promise.all(requests());
-      await untilWaitingOnLocks(test.database.url, waiters);
-      await holder.query("COMMIT");
-      return pending;
-    });
-  }
+  const overlapping = <T>(waiters: number, requests: () => Promise<T>[]) =>
+    behindLock(
+      test.database.url,
+      {
+        lock: "SELECT 1 FROM environment_config_overrides WHERE project_id = $1 FOR UPDATE",
+        params: [project.projectId],
+        waiters,
+      },
+      () => Promise.all(requests()),
+    );
   const listed = async () =>
     (await definitions()).body.items as {
       id: string;
