@@ -222,6 +222,33 @@ describe("pausing", () => {
     expect(await targetUsers(target.url)).toEqual(await sourceUsers(test, tenancyId));
   }, 60_000);
 
+  it("delivers every project's held changes when delivery is switched back on for all of them", async () => {
+    const test = await startTestServer();
+    cleanups.push(() => test.close());
+    const internal = { projectId: "internal", keys: test.internalKeys };
+    const globalFusebox = (body: object) =>
+      api(test.url, "/api/v1/internal/external-db-sync/fusebox", {
+        method: "POST",
+        headers: adminHeaders(internal),
+        body,
+      });
+    const synced: { tenancyId: string; url: string }[] = [];
+    for (const name of ["First held", "Second held"]) {
+      const project = await createTestProject(test, name);
+      const target = await createTestDatabase({ empty: true });
+      cleanups.push(() => target.drop());
+      await configureTargets(test, project, { main: target.url });
+      synced.push({ tenancyId: await tenancyIdOf(test, project), url: target.url });
+    }
+    await globalFusebox({ sequencer_enabled: true, poller_enabled: false });
+    for (const { tenancyId } of synced) await insertUsers(test.database.url, tenancyId, 3, "held ");
+    // The held runs end without delivering: nothing but switching delivery on again queues them.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(await targetUsers(synced[0]!.url)).toEqual([]);
+    await globalFusebox({ sequencer_enabled: true, poller_enabled: true });
+    for (const { tenancyId, url } of synced) await expectInSync(test, tenancyId, url);
+  }, 60_000);
+
   it("keeps the global switches to the internal project", async () => {
     const test = await startTestServer();
     cleanups.push(() => test.close());

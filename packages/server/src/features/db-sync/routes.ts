@@ -4,7 +4,7 @@ import type { AppContext } from "../../app-context.ts";
 import { KnownError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json } from "../../http/route.ts";
-import { enqueueTenancySync } from "./queue.ts";
+import { enqueueTenancySync, syncingTenancies } from "./queue.ts";
 import { globalSyncStatus, syncStatus } from "./status.ts";
 
 const tags = ["External DB Sync"];
@@ -100,7 +100,11 @@ export const dbSyncRoutes = [
           updated_at: new Date(),
         })
         .execute();
-      await resume(app, auth.tenancy.id);
+      // Runs held by the global switch ended without delivering: every project's are queued again.
+      await sql`SELECT pg_notify('latchkey_sync_dirty', '')`.execute(app.database.db);
+      for (const tenancy of await syncingTenancies(app.database.db)) {
+        await enqueueTenancySync(app, app.database.db, tenancy.id);
+      }
       return json(await readGlobalFusebox(app));
     },
   }),
