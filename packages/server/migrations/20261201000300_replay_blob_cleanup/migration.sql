@@ -12,9 +12,3 @@ END $$;
 CREATE TRIGGER session_replay_chunks_blobs_deleted AFTER DELETE ON session_replay_chunks
   REFERENCING OLD TABLE AS deleted_chunks
   FOR EACH STATEMENT EXECUTE FUNCTION drop_deleted_chunks_blobs();
-
--- The blobs left so far by deleted replays (and by uploads whose chunk row failed). The hour spares
--- an upload of the previous release that has stored its blob and is writing its chunk right now.
-DELETE FROM session_replay_blobs b
- WHERE b.created_at < now() - interval '1 hour'
-   AND NOT EXISTS (SELECT 1 FROM session_replay_chunks c WHERE c.blob_key = b.key);

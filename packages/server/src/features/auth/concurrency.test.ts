@@ -1,3 +1,4 @@
+import { hashSync } from "@node-rs/bcrypt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { behindLock, withConnection } from "../../../test/database.ts";
 import { Mailbox } from "../../../test/mailbox.ts";
@@ -266,5 +267,32 @@ describe("credentials changed by concurrent requests", () => {
       expect(signUp!.body.code).toBe("USER_EMAIL_ALREADY_EXISTS");
       expect(otp!.body.is_new_user).toBe(true);
     }
+  });
+
+  it("signs an imported bcrypt user in twice at once: the second finds the first's rehash and takes it", async () => {
+    const email = uniqueEmail("bcrypt");
+    const created = await post(
+      "/users",
+      {
+        primary_email: email,
+        primary_email_auth_enabled: true,
+        password_hash: hashSync("imported password", { cost: 4 }),
+      },
+      serverHeaders(project),
+    );
+    // Both sign-ins check the bcrypt hash, then wait to rehash it to argon2id over a held credential.
+    const answers = await behindLock(
+      test.database.url,
+      {
+        lock: "SELECT 1 FROM password_credentials WHERE user_id = $1 FOR UPDATE",
+        params: [created.body.id],
+        waiters: 2,
+      },
+      () =>
+        Promise.all(
+          [1, 2].map(() => post("/auth/password/sign-in", { email, password: "imported password" })),
+        ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
   });
 });

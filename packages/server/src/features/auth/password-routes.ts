@@ -7,7 +7,7 @@ import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { sendContactVerification } from "../contact-channels/verification.ts";
 import { sendEmail } from "../emails/outbox.ts";
-import { type Db, lockUser } from "../users/records.ts";
+import { type Db, lockAuthEmail, lockUser } from "../users/records.ts";
 import { EMAIL_MAX_LENGTH, emailAddress } from "../users/schemas.ts";
 import { createUser, normalizeEmail, updateUser, withPasswordHashed } from "../users/service.ts";
 import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
@@ -74,6 +74,9 @@ export const passwordRoutes = [
       const ctx = tenancyContext(auth);
       const credentials = await withPasswordHashed({ password: body.password });
       const { tokens, upgraded } = await app.database.db.transaction().execute(async (trx) => {
+        // The address first, then the user, in the order OTP sign-in takes them: a code for this address
+        // waits for the user made or upgraded here.
+        await lockAuthEmail(trx, auth.tenancy.id, email);
         // A concurrent sign-up may have upgraded this user meanwhile: this one then signs up anew, as
         // it would have had it come second.
         const upgrade = upgrading && (await lockUser(trx, auth.tenancy.id, upgrading.id))?.is_anonymous;
@@ -166,6 +169,19 @@ export const passwordRoutes = [
           .where("password_hash", "=", passwordHash)
           .executeTakeFirst();
         if (updated.numUpdatedRows > 0n) passwordHash = rehashed;
+        else {
+          // Changed meanwhile: by a concurrent sign-in's rehash of this same password, or by a new
+          // password. The password is checked once more against what is stored now.
+          const now = await app.database.db
+            .selectFrom("password_credentials")
+            .select("password_hash")
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("user_id", "=", credential.user_id)
+            .executeTakeFirst();
+          if (!now || !(await verifyPassword(now.password_hash, body.password)).ok)
+            throw new KnownError("EMAIL_PASSWORD_MISMATCH");
+          passwordHash = now.password_hash;
+        }
       }
       if (credential.has_totp) {
         const attemptCode = await createCode(app.database.db, {

@@ -132,12 +132,13 @@ export async function setBranchSource(
 /**
  * The environment override as it is now, held against changes until the transaction ends: for a write
  * that must not land on config a concurrent change has just made stale (a grant of a permission being
- * deleted). Empty when the environment has no override row yet.
+ * deleted). An environment without an override row gets an empty one, so there is a row to hold.
  */
 export async function sharedEnvironmentOverride(
   trx: Transaction<Database>,
   target: { projectId: string; branchId: string },
 ): Promise<ConfigObject> {
+  await ensureOverrideRow(trx, "environment", target);
   const { rows } = await sql<{ config: unknown }>`
     SELECT config FROM environment_config_overrides
      WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR SHARE`.execute(trx);
@@ -145,11 +146,26 @@ export async function sharedEnvironmentOverride(
   return migrateConfigOverride("environment", isPlainObject(config) ? config : {});
 }
 
+async function ensureOverrideRow(
+  trx: Transaction<Database>,
+  level: "branch" | "environment",
+  target: { projectId: string; branchId: string },
+): Promise<void> {
+  const table = level === "branch" ? "branch_config_overrides" : "environment_config_overrides";
+  await trx
+    .insertInto(table)
+    .values({ project_id: target.projectId, branch_id: target.branchId })
+    .onConflict((oc) => oc.columns(["project_id", "branch_id"]).doNothing())
+    .execute();
+}
+
 async function lockedOverride(
   trx: Transaction<Database>,
   level: ConfigLevel,
   target: { projectId: string; branchId: string },
 ): Promise<ConfigObject> {
+  // A missing row locks nothing: made first (empty), so that concurrent changes queue on it.
+  if (level !== "project") await ensureOverrideRow(trx, level, target);
   const query =
     level === "project"
       ? sql<{

@@ -56,14 +56,19 @@ export async function enqueueDatabaseSync(db: Db, payload: SyncJobPayload, runAt
   )`.execute(db);
 }
 
-/** Tenancies whose environment config names external databases (the ones a sync may concern). */
+/**
+ * Tenancies whose config names external databases at any level (project, branch or environment): the
+ * ones a sync may concern. A loose text match; `externalDatabasesOf` reads the rendered config.
+ */
 export async function syncingTenancies(
   db: Db,
 ): Promise<{ id: string; project_id: string; branch_id: string }[]> {
   const { rows } = await sql<{ id: string; project_id: string; branch_id: string }>`
     SELECT t.id, t.project_id, t.branch_id FROM tenancies t
-    JOIN environment_config_overrides o ON o.project_id = t.project_id AND o.branch_id = t.branch_id
-    WHERE o.config::text LIKE '%externalDatabases%'
+    JOIN projects p ON p.id = t.project_id
+    LEFT JOIN branch_config_overrides b ON b.project_id = t.project_id AND b.branch_id = t.branch_id
+    LEFT JOIN environment_config_overrides o ON o.project_id = t.project_id AND o.branch_id = t.branch_id
+    WHERE concat(p.config_override::text, b.config::text, o.config::text) LIKE '%externalDatabases%'
     ORDER BY t.project_id, t.branch_id`.execute(db);
   return rows;
 }

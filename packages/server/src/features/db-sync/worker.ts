@@ -20,7 +20,9 @@ const SWEEP_MS = 2000;
 export async function startSyncWorker(app: AppContext, connectionString: string): Promise<SyncWorker> {
   const runner: Runner = await run({
     connectionString,
-    concurrency: 4,
+    // A run holds a connection of the pool and takes a second for a bulk page: at most half the pool
+    // runs at once, so a small pool still leaves every run its second connection.
+    concurrency: Math.max(1, Math.min(4, Math.floor(app.env.databasePoolSize / 2))),
     noHandleSignals: true,
     pollInterval: 1000,
     logger: new Logger(() => (level, message) => {

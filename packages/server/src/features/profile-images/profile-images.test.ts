@@ -145,6 +145,14 @@ describe("profile images", () => {
     const kept = await fetchImage(copy);
     expect(kept.response.status).toBe(200);
     expect(kept.body.equals(image)).toBe(true);
+    // A copy is named by what the image is, whatever extension the URL sent had.
+    const renamed = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: serverHeaders(project),
+      body: { display_name: "Renamed copy", profile_image_url: copy.replace(/\.png$/, ".jpg") },
+    });
+    expect(renamed.body.profile_image_url).toMatch(/\.png$/);
+    expect((await fetchImage(renamed.body.profile_image_url)).response.status).toBe(200);
   });
 
   it("refuses what is not a small PNG, JPEG, WebP or GIF with a 400 naming why, storing nothing", async () => {

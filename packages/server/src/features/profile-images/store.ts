@@ -14,9 +14,9 @@ export const IMAGE_FOLDERS = [
 ] as const;
 export type ImageFolder = (typeof IMAGE_FOLDERS)[number];
 
-/** A URL served by this store: the image's id and file extension. */
+/** A URL served by this store, and the image's id in it. */
 const STORED_IMAGE =
-  /\/api\/v1\/profile-images\/[a-z-]+\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([a-z]+)$/;
+  /\/api\/v1\/profile-images\/[a-z-]+\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.[a-z]+$/;
 
 /** The path an image is served from, below `/api/v1`. */
 export const imagePath = (folder: ImageFolder, file: string) => `/profile-images/${folder}/${file}`;
@@ -59,13 +59,16 @@ export async function profileImageField(
     const stored = STORED_IMAGE.exec(value);
     if (!stored) return value;
     const id = randomUUID();
-    const { rows } = await sql`
+    const { rows } = await sql<{ content_type: string }>`
       INSERT INTO profile_images (id, tenancy_id, folder, content_type, body)
       SELECT ${id}::uuid, tenancy_id, ${folder}, content_type, body FROM profile_images
        WHERE tenancy_id = ${auth.tenancy.id} AND id = ${stored[1]}::uuid
-      RETURNING id`.execute(db);
+      RETURNING content_type`.execute(db);
     // Another project's picture (or a deleted one) is not this store's to copy: kept as sent.
-    return rows.length > 0 ? `${app.env.publicUrl}/api/v1${imagePath(folder, `${id}.${stored[2]}`)}` : value;
+    if (rows.length === 0) return value;
+    // Named by what the image is (image/png → .png), whatever extension the URL sent had.
+    const extension = rows[0]!.content_type.slice("image/".length);
+    return `${app.env.publicUrl}/api/v1${imagePath(folder, `${id}.${extension}`)}`;
   }
   throw new StatusError(400, "Invalid profile image URL");
 }

@@ -1,6 +1,7 @@
 import { KnownError } from "../../errors/index.ts";
 import type { Db } from "../users/records.ts";
 import type { TenancyContext } from "../users/service.ts";
+import { permissionExists } from "./permissions.ts";
 
 export interface NewTeam {
   display_name: string;
@@ -49,7 +50,8 @@ export async function addTeamMember(
   const defaults = options.creator
     ? ctx.config.rbac.defaultPermissions.teamCreator
     : ctx.config.rbac.defaultPermissions.teamMember;
-  const permissionIds = Object.keys(defaults);
+  // A default naming a definition since deleted grants nothing.
+  const permissionIds = Object.keys(defaults).filter((id) => permissionExists(ctx.config, id, "team"));
   if (permissionIds.length > 0) {
     await trx
       .insertInto("team_member_permissions")

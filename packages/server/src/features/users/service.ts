@@ -2,6 +2,7 @@ import type { RenderedConfig } from "@latchkey/contracts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { assertPasswordRules, hashPassword, isSupportedPasswordHash } from "../auth/passwords.ts";
 import { revokeUserSessions } from "../auth/sessions.ts";
+import { permissionExists } from "../teams/permissions.ts";
 import { addTeamMember, createTeamRow } from "../teams/service.ts";
 import { type Db, lockAuthEmail, lockUser } from "./records.ts";
 import type { UserCreateInput, UserUpdateInput } from "./schemas.ts";
@@ -68,7 +69,8 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
   }
   const passwordHash = input.password_hash;
   // An OTP sign-in with the same new address waits for this user and signs it in, instead of making a
-  // second one (see `lockAuthEmail`; taken before any user lock, as the OTP route takes it).
+  // second one (see `lockAuthEmail`). Callers that lock a user too take the address first, as the OTP
+  // route does; taking it again here is then a no-op.
   if (input.primary_email && input.primary_email_auth_enabled)
     await lockAuthEmail(trx, ctx.tenancyId, normalizeEmail(input.primary_email));
 
@@ -122,7 +124,10 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
       })
       .execute();
   }
-  const signUpPermissions = Object.keys(ctx.config.rbac.defaultPermissions.signUp);
+  // A default naming a definition since deleted grants nothing.
+  const signUpPermissions = Object.keys(ctx.config.rbac.defaultPermissions.signUp).filter((id) =>
+    permissionExists(ctx.config, id, "project"),
+  );
   if (signUpPermissions.length > 0) {
     await trx
       .insertInto("user_permissions")
