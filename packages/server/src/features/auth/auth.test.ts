@@ -458,7 +458,7 @@ async function signInTotpUser() {
   });
   expect(res.status).toBe(400);
   expect(res.body.code).toBe("MULTI_FACTOR_AUTHENTICATION_REQUIRED");
-  return res;
+  return Object.assign(res, { email });
 }
 
 describe("more sign-in rules and isolation", () => {
@@ -545,6 +545,32 @@ describe("more sign-in rules and isolation", () => {
       (await api(test.url, `/api/v1/contact-channels?user_id=${a.user_id}`, { headers: server() })).body
         .items,
     ).toHaveLength(1);
+  });
+});
+
+describe("second factor after a password change", () => {
+  it("opens no session with a first step whose password has changed since", async () => {
+    const res = await signInTotpUser();
+    const code = res.body.details.attempt_code;
+    const userId = (
+      await api(test.url, `/api/v1/users?query=${encodeURIComponent(res.email)}`, { headers: server() })
+    ).body.items[0].id;
+    const changed = await api(test.url, `/api/v1/users/${userId}`, {
+      method: "PATCH",
+      headers: server(),
+      body: { password: "a password set meanwhile" },
+    });
+    expect(changed.status).toBe(200);
+    const second = await api(test.url, "/api/v1/auth/mfa/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: {
+        type: "totp",
+        totp: totpAt(Buffer.from(TOTP_SECRET_BASE64, "base64"), Date.now() / 1000),
+        code,
+      },
+    });
+    expect(second.body.code).toBe("EMAIL_PASSWORD_MISMATCH");
   });
 });
 

@@ -1,4 +1,4 @@
-import { randomInt } from "node:crypto";
+import { createHash, randomInt } from "node:crypto";
 import Type from "typebox";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
@@ -22,6 +22,9 @@ import { checkSignUp } from "./sign-up-checks.ts";
 import { recordSignUpAssessment } from "./sign-up-risk.ts";
 import { verifyTotp } from "./totp.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
+
+/** A password hash as an MFA attempt code records it: enough to tell it changed, not the hash itself. */
+const passwordDigest = (hash: string) => createHash("sha256").update(hash).digest("base64url");
 
 const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["Password authentication"];
@@ -187,7 +190,9 @@ export const passwordRoutes = [
         const attemptCode = await createCode(app.database.db, {
           tenancyId: auth.tenancy.id,
           purpose: "mfa_sign_in",
-          data: { user_id: credential.user_id },
+          // Which password this step proved, as a digest: the second step opens a session only while
+          // it is still the user's.
+          data: { user_id: credential.user_id, password_digest: passwordDigest(passwordHash) },
           lifetimeMs: 5 * 60 * 1000,
         });
         throw new KnownError("MULTI_FACTOR_AUTHENTICATION_REQUIRED", attemptCode);
@@ -419,7 +424,22 @@ export const passwordRoutes = [
             code: body.code,
             consume: true,
           });
-          return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
+          // Codes made before the digest was recorded carry none; they expire within five minutes.
+          if (typeof data.password_digest !== "string")
+            return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
+          // A password changed since the first step: that step's password no longer signs in.
+          const current = await trx
+            .selectFrom("password_credentials")
+            .select("password_hash")
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("user_id", "=", userId)
+            .executeTakeFirst();
+          if (!current || passwordDigest(current.password_hash) !== data.password_digest)
+            throw new KnownError("EMAIL_PASSWORD_MISMATCH");
+          return signIn(app, trx, auth, userId, {
+            origin: endUserOrigin(app, raw),
+            passwordHash: current.password_hash,
+          });
         })
         .catch(async (error) => {
           // Counted after the rollback (the transaction holds the code's row lock): misses must stick.
