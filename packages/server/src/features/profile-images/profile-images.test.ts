@@ -153,6 +153,14 @@ describe("profile images", () => {
     });
     expect(renamed.body.profile_image_url).toMatch(/\.png$/);
     expect((await fetchImage(renamed.body.profile_image_url)).response.status).toBe(200);
+    // A profile's own URL sent back with the rest of it stays as it is.
+    const echoed = await api(test.url, `/api/v1/teams/${team.body.id}`, {
+      method: "PATCH",
+      headers: serverHeaders(project),
+      body: { display_name: "Copied picture", profile_image_url: copy },
+    });
+    expect(echoed.body.profile_image_url).toBe(copy);
+    expect((await fetchImage(copy)).response.status).toBe(200);
   });
 
   it("refuses what is not a small PNG, JPEG, WebP or GIF with a 400 naming why, storing nothing", async () => {

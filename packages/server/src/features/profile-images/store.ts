@@ -30,7 +30,8 @@ export const imagePath = (folder: ImageFolder, file: string) => `/profile-images
  *
  * A server that sends the URL of one of this project's stored pictures (copying one profile's picture
  * to another) gets a copy under a URL of its own: a picture goes when its profile's picture changes,
- * so a shared one would vanish from the other profile.
+ * so a shared one would vanish from the other profile. A profile's own current URL sent back (an
+ * update that echoes the whole profile) is kept as it is: `current` reads it, only when needed.
  */
 export async function profileImageField(
   db: Db,
@@ -38,6 +39,7 @@ export async function profileImageField(
   auth: RequestAuth,
   folder: ImageFolder,
   value: string | null | undefined,
+  current?: () => Promise<string | null | undefined>,
 ): Promise<string | null | undefined> {
   if (value === null || value === undefined) return value;
   if (isImageDataUrl(value)) {
@@ -57,7 +59,7 @@ export async function profileImageField(
   }
   if (auth.type !== "client" && /^https?:\/\/\S+$/i.test(value)) {
     const stored = STORED_IMAGE.exec(value);
-    if (!stored) return value;
+    if (!stored || (current && (await current()) === value)) return value;
     const id = randomUUID();
     const { rows } = await sql<{ content_type: string }>`
       INSERT INTO profile_images (id, tenancy_id, folder, content_type, body)

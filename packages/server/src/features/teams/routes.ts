@@ -219,7 +219,21 @@ export const teamRoutes = [
       await requireTeamPermission(app, auth, params.team_id, "$update_team");
       // The image is stored in the update's transaction: a failed update keeps no picture.
       await app.database.db.transaction().execute(async (trx) => {
-        const image = await profileImageField(trx, app, auth, "team-profile-images", body.profile_image_url);
+        const image = await profileImageField(
+          trx,
+          app,
+          auth,
+          "team-profile-images",
+          body.profile_image_url,
+          () =>
+            trx
+              .selectFrom("teams")
+              .select("profile_image_url")
+              .where("tenancy_id", "=", auth.tenancy.id)
+              .where("id", "=", params.team_id)
+              .executeTakeFirst()
+              .then((row) => row?.profile_image_url),
+        );
         const columns = {
           ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
           ...(image !== undefined ? { profile_image_url: image } : {}),
@@ -434,6 +448,18 @@ function memberProfileRoutes() {
             auth,
             "team-member-profile-images",
             body.profile_image_url,
+            async () =>
+              isUuid(userId)
+                ? (
+                    await trx
+                      .selectFrom("team_members")
+                      .select("profile_image_url")
+                      .where("tenancy_id", "=", auth.tenancy.id)
+                      .where("team_id", "=", params.team_id)
+                      .where("user_id", "=", userId)
+                      .executeTakeFirst()
+                  )?.profile_image_url
+                : undefined,
           );
           const changes = {
             ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),

@@ -31,7 +31,15 @@ async function readUser(app: AppContext, auth: RequestAuth, userId: string) {
 async function applyUpdate(app: AppContext, auth: RequestAuth, userId: string, body: UserUpdateInput) {
   const update = await withPasswordHashed(body);
   await app.database.db.transaction().execute(async (trx) => {
-    const image = await profileImageField(trx, app, auth, "user-profile-images", body.profile_image_url);
+    const image = await profileImageField(trx, app, auth, "user-profile-images", body.profile_image_url, () =>
+      trx
+        .selectFrom("users")
+        .select("profile_image_url")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("id", "=", userId)
+        .executeTakeFirst()
+        .then((row) => row?.profile_image_url),
+    );
     await updateUser(trx, tenancyContext(auth), userId, { ...update, profile_image_url: image });
   });
   return readUser(app, auth, userId);
