@@ -58,6 +58,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       maxConnections: env.databasePoolSize,
       poolWaitMs: env.databasePoolWaitMs,
       guardTransactions: env.checkTransactions,
+      onTransactionOffence: (stack) => log(stack),
     });
     cleanups.push(() => database.close());
     const changes = new ChangeListener(postgres.connectionString);

@@ -9,11 +9,15 @@ import { createProjectWithKeys } from "../src/features/projects/index.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import type { TestProject } from "./server.ts";
 
+const TRANSACTION_OFFENCE = "pooled connection was taken inside a transaction body";
+
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.ts");
 
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** Everything the process printed so far. */
+  output(): string;
   /** Sends the signal and waits for the process to end. */
   kill(signal: NodeJS.Signals): Promise<void>;
 }
@@ -49,6 +53,7 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   return {
     url: `http://127.0.0.1:${env.PORT}`,
     child,
+    output: () => output,
     kill: (signal) =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -78,18 +83,30 @@ export async function startKillableServer(projectName: string): Promise<Killable
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-kill-"));
   chmodSync(dataDir, 0o755);
   const env = { DATABASE_URL: database.url, LATCHKEY_DATA_DIR: dataDir, PORT: String(await freePort()) };
+  const processes: ServerProcess[] = [];
+  const started = async () => {
+    const server = await startServerProcess({ ...env, LATCHKEY_CHECK_TRANSACTIONS: "true" });
+    processes.push(server);
+    return server;
+  };
   const handle: KillableServer = {
-    server: await startServerProcess(env),
+    server: await started(),
     database,
     project: await createProjectIn(database.url, projectName),
     restart: async () => {
-      handle.server = await startServerProcess(env);
+      handle.server = await started();
       return handle.server;
     },
     cleanup: async () => {
       await handle.server.kill("SIGKILL");
       await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
+      // What the in-process servers' teardown checks (test/server.ts), read from the processes' logs.
+      const offences = processes.filter((server) => server.output().includes(TRANSACTION_OFFENCE));
+      if (offences.length > 0)
+        throw new Error(
+          `A server process took pooled connections inside transactions:\n${offences[0]!.output()}`,
+        );
     },
   };
   return handle;

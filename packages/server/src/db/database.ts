@@ -45,6 +45,8 @@ export function openDatabase(
     poolWaitMs?: number;
     /** Fail queries that take a pooled connection inside a transaction body (tests, development). */
     guardTransactions?: boolean;
+    /** Told of each such offence as it happens. */
+    onTransactionOffence?: (stack: string) => void;
   } = {},
 ): DatabaseHandle {
   const pool = new pg.Pool({
@@ -62,7 +64,9 @@ export function openDatabase(
       pool: preparingPool(pool, { enabled: options.preparedStatements ?? true }),
     }),
   });
-  const { offences } = options.guardTransactions ? guardTransactions(db, pool) : { offences: [] };
+  const { offences } = options.guardTransactions
+    ? guardTransactions(db, pool, options.onTransactionOffence)
+    : { offences: [] };
   return {
     db,
     pool,

@@ -6,10 +6,15 @@ import { type DatabaseHandle, openDatabase } from "./database.ts";
 /** The guard against pooled connections inside transaction bodies, on a real PostgreSQL. */
 let database: TestDatabase;
 let guarded: DatabaseHandle;
+const told: string[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase({ empty: true });
-  guarded = openDatabase(database.url, { maxConnections: 3, guardTransactions: true });
+  guarded = openDatabase(database.url, {
+    maxConnections: 3,
+    guardTransactions: true,
+    onTransactionOffence: (stack) => told.push(stack),
+  });
 });
 afterAll(async () => {
   await guarded?.close();
@@ -58,12 +63,14 @@ describe("transaction guard", () => {
     expect(answers.map((answer) => answer.rows[0]?.one)).toEqual([1, 1, 1]);
   });
 
-  it("keeps an offence a caller swallowed", async () => {
+  it("keeps an offence a caller swallowed, and tells of it as it happens", async () => {
     const before = offencesSoFar();
     await guarded.db.transaction().execute(async () => {
       await one.execute(guarded.db).catch(() => null);
+      expect(told.at(-1)).toContain("pooled connection was taken inside a transaction body");
     });
     expect(offencesSoFar()).toBe(before + 1);
+    expect(told).toHaveLength(offencesSoFar());
   });
 
   it("lets work a body left running use the pool once the body has settled", async () => {

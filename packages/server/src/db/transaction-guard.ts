@@ -18,7 +18,12 @@ const transactionBody = new AsyncLocalStorage<{ open: boolean }>();
  * Each offence throws where it happens and is kept in `offences`, so one a caller swallows still
  * shows. Off in production: AsyncLocalStorage puts a hook on every promise.
  */
-export function guardTransactions<DB>(db: Kysely<DB>, pool: pg.Pool): { offences: string[] } {
+export function guardTransactions<DB>(
+  db: Kysely<DB>,
+  pool: pg.Pool,
+  /** Told of each offence as it happens (a server logs it, for processes a test cannot look into). */
+  onOffence: (stack: string) => void = () => {},
+): { offences: string[] } {
   const offences: string[] = [];
   const guarded = (builder: TransactionBuilder<DB>): TransactionBuilder<DB> => {
     const { execute, setAccessMode, setIsolationLevel } = builder;
@@ -49,6 +54,7 @@ export function guardTransactions<DB>(db: Kysely<DB>, pool: pg.Pool): { offences
           "Run the query on the transaction's handle, or after the transaction.",
       );
       offences.push(offence.stack ?? offence.message);
+      onOffence(offence.stack ?? offence.message);
       // Failed the way a connection failure is, so callers see it where they look for that.
       const callback = args.find((arg) => typeof arg === "function") as ((error: Error) => void) | undefined;
       if (!callback) return Promise.reject(offence);
