@@ -26,6 +26,15 @@ import { isTrustedUrl } from "./trusted-urls.ts";
 /** A password hash as an MFA attempt code records it: enough to tell it changed, not the hash itself. */
 const passwordDigest = (hash: string) => createHash("sha256").update(hash).digest("base64url");
 
+/** The user's stored password hash, if any: read again wherever a concurrent change may have replaced it. */
+const storedPasswordHash = (db: Db, tenancyId: string, userId: string) =>
+  db
+    .selectFrom("password_credentials")
+    .select("password_hash")
+    .where("tenancy_id", "=", tenancyId)
+    .where("user_id", "=", userId)
+    .executeTakeFirst();
+
 const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["Password authentication"];
 const tokenPair = Type.Object({
@@ -175,12 +184,7 @@ export const passwordRoutes = [
         else {
           // Changed meanwhile: by a concurrent sign-in's rehash of this same password, or by a new
           // password. The password is checked once more against what is stored now.
-          const now = await app.database.db
-            .selectFrom("password_credentials")
-            .select("password_hash")
-            .where("tenancy_id", "=", auth.tenancy.id)
-            .where("user_id", "=", credential.user_id)
-            .executeTakeFirst();
+          const now = await storedPasswordHash(app.database.db, auth.tenancy.id, credential.user_id);
           if (!now || !(await verifyPassword(now.password_hash, body.password)).ok)
             throw new KnownError("EMAIL_PASSWORD_MISMATCH");
           passwordHash = now.password_hash;
@@ -219,13 +223,7 @@ export const passwordRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const user = requireUserSchema(auth, raw);
-      const storedHash = (db: Db) =>
-        db
-          .selectFrom("password_credentials")
-          .select("password_hash")
-          .where("tenancy_id", "=", auth.tenancy.id)
-          .where("user_id", "=", user.id)
-          .executeTakeFirst();
+      const storedHash = (db: Db) => storedPasswordHash(db, auth.tenancy.id, user.id);
       const confirmed = async (hash: string | undefined) => {
         if (hash === undefined) throw new KnownError("USER_DOES_NOT_HAVE_PASSWORD");
         if (!(await verifyPassword(hash, body.old_password)).ok)
@@ -428,12 +426,7 @@ export const passwordRoutes = [
           if (typeof data.password_digest !== "string")
             return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
           // A password changed since the first step: that step's password no longer signs in.
-          const current = await trx
-            .selectFrom("password_credentials")
-            .select("password_hash")
-            .where("tenancy_id", "=", auth.tenancy.id)
-            .where("user_id", "=", userId)
-            .executeTakeFirst();
+          const current = await storedPasswordHash(trx, auth.tenancy.id, userId);
           if (!current || passwordDigest(current.password_hash) !== data.password_digest)
             throw new KnownError("EMAIL_PASSWORD_MISMATCH");
           return signIn(app, trx, auth, userId, {

@@ -138,12 +138,7 @@ export async function sharedEnvironmentOverride(
   trx: Transaction<Database>,
   target: { projectId: string; branchId: string },
 ): Promise<ConfigObject> {
-  await ensureOverrideRow(trx, "environment", target);
-  const { rows } = await sql<{ config: unknown }>`
-    SELECT config FROM environment_config_overrides
-     WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR SHARE`.execute(trx);
-  const config = rows[0]?.config;
-  return migrateConfigOverride("environment", isPlainObject(config) ? config : {});
+  return migrateConfigOverride("environment", await lockedOverride(trx, "environment", target, sql`SHARE`));
 }
 
 async function ensureOverrideRow(
@@ -159,10 +154,12 @@ async function ensureOverrideRow(
     .execute();
 }
 
+/** One level's override, locked `FOR UPDATE` (to change it) or `FOR SHARE` (to write on top of it). */
 async function lockedOverride(
   trx: Transaction<Database>,
   level: ConfigLevel,
   target: { projectId: string; branchId: string },
+  mode = sql`UPDATE`,
 ): Promise<ConfigObject> {
   // A missing row locks nothing: made first (empty), so that concurrent changes queue on it.
   if (level !== "project") await ensureOverrideRow(trx, level, target);
@@ -170,14 +167,14 @@ async function lockedOverride(
     level === "project"
       ? sql<{
           config: unknown;
-        }>`SELECT config_override AS config FROM projects WHERE id = ${target.projectId} FOR UPDATE`
+        }>`SELECT config_override AS config FROM projects WHERE id = ${target.projectId} FOR ${mode}`
       : level === "branch"
         ? sql<{
             config: unknown;
-          }>`SELECT config FROM branch_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR UPDATE`
+          }>`SELECT config FROM branch_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR ${mode}`
         : sql<{
             config: unknown;
-          }>`SELECT config FROM environment_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR UPDATE`;
+          }>`SELECT config FROM environment_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR ${mode}`;
   const { rows } = await query.execute(trx);
   const config = rows[0]?.config;
   return isPlainObject(config) ? config : {};

@@ -88,6 +88,7 @@ export async function runSync(app: AppContext, payload: SyncJobPayload): Promise
   if (!database) return; // removed from the config since it was queued
   if (await deliveryPaused(app.database.db, payload.tenancyId)) return; // resuming queues it again
   const connection = await app.database.pool.connect();
+  const onRunConnection = onConnection(connection);
   let failure: { error: unknown } | null = null;
   try {
     // One run per (tenancy, database) at a time, across processes: a delete applied by one run could
@@ -99,14 +100,14 @@ export async function runSync(app: AppContext, payload: SyncJobPayload): Promise
     ]);
     if (!acquired.rows[0].ok) {
       // Another run is busy with this target: look again right after it.
-      await enqueueDatabaseSync(onConnection(connection), payload, new Date(Date.now() + 100));
+      await enqueueDatabaseSync(onRunConnection, payload, new Date(Date.now() + 100));
       return;
     }
     const started = performance.now();
     telemetry.engine.runs++;
     try {
       await syncOnce(app, payload, database, connection);
-      await recordOutcome(app, onConnection(connection), payload, null);
+      await recordOutcome(app, onRunConnection, payload, null);
       telemetry.engine.last_run_at_millis = Date.now();
       telemetry.engine.last_run_duration_ms = performance.now() - started;
     } catch (error) {

@@ -44,6 +44,13 @@ export async function enqueueTenancySync(app: AppContext, db: Db, tenancyId: str
   }
 }
 
+/** Queues a sync of every tenancy that has external databases (start-up, a global resume). */
+export async function enqueueEverySync(app: AppContext): Promise<void> {
+  for (const tenancy of await syncingTenancies(app.database.db)) {
+    await enqueueTenancySync(app, app.database.db, tenancy.id);
+  }
+}
+
 export async function enqueueDatabaseSync(db: Db, payload: SyncJobPayload, runAt?: Date): Promise<void> {
   const key = `db-sync:${payload.tenancyId}:${payload.databaseId}`;
   await sql`SELECT graphile_worker.add_job(

@@ -4,7 +4,7 @@ import type { AppContext } from "../../app-context.ts";
 import { KnownError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json } from "../../http/route.ts";
-import { enqueueTenancySync, syncingTenancies } from "./queue.ts";
+import { enqueueEverySync, enqueueTenancySync } from "./queue.ts";
 import { globalSyncStatus, syncStatus } from "./status.ts";
 
 const tags = ["External DB Sync"];
@@ -102,9 +102,7 @@ export const dbSyncRoutes = [
         .execute();
       // Runs held by the global switch ended without delivering: every project's are queued again.
       await sql`SELECT pg_notify('latchkey_sync_dirty', '')`.execute(app.database.db);
-      for (const tenancy of await syncingTenancies(app.database.db)) {
-        await enqueueTenancySync(app, app.database.db, tenancy.id);
-      }
+      await enqueueEverySync(app);
       return json(await readGlobalFusebox(app));
     },
   }),

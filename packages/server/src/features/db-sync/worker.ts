@@ -1,7 +1,7 @@
 import { Logger, type Runner, run } from "graphile-worker";
 import type { AppContext } from "../../app-context.ts";
 import { closeTargets, runSync } from "./engine.ts";
-import { enqueueTenancySync, SYNC_TASK, type SyncJobPayload, syncingTenancies } from "./queue.ts";
+import { enqueueEverySync, SYNC_TASK, type SyncJobPayload } from "./queue.ts";
 import { runSequencerPass } from "./sequencer.ts";
 import { telemetry } from "./telemetry.ts";
 
@@ -62,7 +62,9 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
   app.changes.on("latchkey_sync_dirty", () => void sequence());
   const sweep = setInterval(() => void sequence(), SWEEP_MS);
   sweep.unref();
-  await reconcile(app);
+  // Every tenancy with external databases is queued once: whatever a crashed process left half done
+  // is picked up from the targets' cursors.
+  await enqueueEverySync(app);
   void sequence();
 
   return {
@@ -73,14 +75,4 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
       await closeTargets();
     },
   };
-}
-
-/**
- * At start-up every tenancy with external databases is queued once: whatever a crashed process left
- * half done is picked up from the targets' cursors.
- */
-async function reconcile(app: AppContext): Promise<void> {
-  for (const tenancy of await syncingTenancies(app.database.db)) {
-    await enqueueTenancySync(app, app.database.db, tenancy.id);
-  }
 }

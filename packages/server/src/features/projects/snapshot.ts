@@ -52,6 +52,18 @@ export interface ProjectSnapshot {
   branches: Map<string, TenancySnapshot>;
 }
 
+/**
+ * A tenancy's config with `environmentOverride` in place of the one the snapshot was read with: for
+ * deciding against an environment override read (and locked) just now, over the project's other levels.
+ */
+export function configWithEnvironment(
+  projectOverride: ConfigObject,
+  branchOverride: ConfigObject,
+  environmentOverride: ConfigObject,
+): RenderedConfig {
+  return renderConfig([projectOverride, branchOverride, environmentOverride]);
+}
+
 export function verifyProjectKey(project: ProjectSnapshot, kind: KeyKind, presented: string): boolean {
   const digest = digestKey(presented);
   const now = Date.now();
@@ -121,7 +133,7 @@ export async function loadProjectSnapshot(
     branches.set(branch.branch_id, {
       id: branch.id,
       branchId: branch.branch_id,
-      config: renderConfig([projectOverride, branchOverride, environmentOverride]),
+      config: configWithEnvironment(projectOverride, branchOverride, environmentOverride),
       branchOverride,
       branchSource: branch.branch_source ?? { type: "unlinked" },
       environmentOverride,

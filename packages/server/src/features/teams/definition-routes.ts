@@ -1,4 +1,4 @@
-import { type ConfigObject, type RenderedConfig, renderConfig } from "@latchkey/contracts";
+import type { ConfigObject, RenderedConfig } from "@latchkey/contracts";
 import type { Transaction } from "kysely";
 import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
@@ -8,6 +8,7 @@ import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { changeOverride, patchWith } from "../config/index.ts";
 import { removeKeys } from "../config/overrides.ts";
+import { configWithEnvironment } from "../projects/snapshot.ts";
 
 const PERMISSION_ID = "^[a-z0-9_:]+$";
 
@@ -51,7 +52,9 @@ function definitionRoutes(scope: "team" | "project") {
       "environment",
       { projectId: auth.project.id, branchId: auth.tenancy.branchId },
       (current) =>
-        decide(renderConfig([auth.project.projectOverride, auth.tenancy.branchOverride, current]))(current),
+        decide(configWithEnvironment(auth.project.projectOverride, auth.tenancy.branchOverride, current))(
+          current,
+        ),
       undefined,
       alongside,
     );

@@ -1,4 +1,3 @@
-import { renderConfig } from "@latchkey/contracts";
 import type { Transaction } from "kysely";
 import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
@@ -8,6 +7,7 @@ import type { RequestAuth } from "../../http/authenticate.ts";
 import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { sharedEnvironmentOverride } from "../config/overrides.ts";
+import { configWithEnvironment } from "../projects/snapshot.ts";
 import { expandPermissions, permissionExists } from "./permissions.ts";
 
 /**
@@ -29,7 +29,11 @@ async function grantIfDefined(
       projectId: auth.project.id,
       branchId: auth.tenancy.branchId,
     });
-    const config = renderConfig([auth.project.projectOverride, auth.tenancy.branchOverride, environment]);
+    const config = configWithEnvironment(
+      auth.project.projectOverride,
+      auth.tenancy.branchOverride,
+      environment,
+    );
     if (!permissionExists(config, permissionId, scope)) throw missing();
     await grant(trx);
   });
