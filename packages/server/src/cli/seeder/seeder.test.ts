@@ -1,7 +1,6 @@
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enableAnalytics, queryAnalytics } from "../../../test/analytics.ts";
+import { runCli } from "../../../test/child-process.ts";
 import {
   adminHeaders,
   api,
@@ -157,14 +156,10 @@ describe("latchkey seed", () => {
     expect(again.runId).not.toBe(summary.runId);
   });
 
-  it("refuses an unknown project and bad numbers from the command line", () => {
-    const cli = fileURLToPath(new URL("../main.ts", import.meta.url));
+  it("refuses an unknown project and bad numbers from the command line", async () => {
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", cli, "seed", ...args], {
-        env: { ...process.env, DATABASE_URL: test.database.url, CLICKHOUSE_URL: "" },
-        encoding: "utf8",
-      });
-    const unknown = run(
+      runCli(["seed", ...args], { DATABASE_URL: test.database.url, CLICKHOUSE_URL: "" });
+    const unknown = await run(
       "--project",
       "00000000-0000-4000-8000-000000000000",
       "--users",
@@ -174,7 +169,7 @@ describe("latchkey seed", () => {
     );
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toContain('No project "00000000-0000-4000-8000-000000000000"');
-    const bad = run("--project", project.projectId, "--users", "many");
+    const bad = await run("--project", project.projectId, "--users", "many");
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("--users");
   });

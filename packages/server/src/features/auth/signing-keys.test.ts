@@ -1,7 +1,6 @@
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../../../test/child-process.ts";
 import {
   api,
   clientHeaders,
@@ -80,18 +79,13 @@ describe("token-signing key rotation", () => {
 
   it("is what `latchkey keys rotate` does, the server picking it up from the database", async () => {
     const session = await signUpWithPassword(test, project);
-    const cli = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
-    const run = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", cli, ...args], {
-        env: { ...process.env, DATABASE_URL: test.database.url },
-        encoding: "utf8",
-      });
-    const rotated = run("keys", "rotate");
+    const run = (...args: string[]) => runCli(args, { DATABASE_URL: test.database.url });
+    const rotated = await run("keys", "rotate");
     expect(rotated.stderr).toBe("");
     expect(rotated.status).toBe(0);
     expect(rotated.stdout).toContain("Rotated the token-signing keys");
     await test.server.app.signingKeys.reload();
     expect((await jwks())[1]).toBe(kidOf(session.access_token));
-    expect(run("keys", "spin").status).not.toBe(0);
+    expect((await run("keys", "spin")).status).not.toBe(0);
   });
 });

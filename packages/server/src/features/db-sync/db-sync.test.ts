@@ -1,6 +1,5 @@
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../../../test/child-process.ts";
 import { startClickHouseHttp } from "../../../test/clickhouse-http.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
 import {
@@ -272,11 +271,7 @@ describe("latchkey sync status", () => {
       return main.mapping_status.find((m: { mapping_id: string }) => m.mapping_id === "users").backlog_rows;
     };
     await expect.poll(backlog, { timeout: 20_000, interval: 100 }).toBe("0");
-    const cli = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
-    const result = spawnSync(process.execPath, ["--import", "tsx", cli, "sync", "status"], {
-      env: { ...process.env, DATABASE_URL: test.database.url },
-      encoding: "utf8",
-    });
+    const result = await runCli(["sync", "status"], { DATABASE_URL: test.database.url });
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     const line = result.stdout
