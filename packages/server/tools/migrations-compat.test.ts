@@ -57,7 +57,8 @@ async function commitMigration(name: string, sql: string): Promise<void> {
 async function runGate(): Promise<{ status: number | null; output: string }> {
   const result = await runProcess(process.execPath, ["--import", "tsx", gateScript], {
     cwd: repo,
-    env: { ...process.env, LATCHKEY_COMPAT_TEST_FILTER: SUITE },
+    // A failing gate keeps its logs in its temporary folder; inside ours, afterAll removes them.
+    env: { ...process.env, LATCHKEY_COMPAT_TEST_FILTER: SUITE, TMPDIR: work },
   });
   return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
 }
