@@ -21,6 +21,21 @@ export function isValidConfigKey(key: string): boolean {
 }
 
 /**
+ * Every value of an override that is not an object, with its full path: a dotted key and the nesting
+ * under it read the same (`{"a.b": {"c": 1}}` yields `["a", "b", "c"]`).
+ */
+export function* configLeaves(
+  config: ConfigObject,
+  prefix: readonly string[] = [],
+): Generator<[path: string[], value: Exclude<ConfigValue, ConfigObject>]> {
+  for (const [key, value] of Object.entries(config)) {
+    const path = [...prefix, ...key.split(".")];
+    if (isPlainObject(value)) yield* configLeaves(value, path);
+    else yield [path, value];
+  }
+}
+
+/**
  * Applies `patch` on top of `base` the way every level stacks on the previous one and every PATCH
  * lands: each key of the patch removes the base keys equal to it or below it, then takes its place.
  * Patching `a` therefore replaces the whole `a` subtree, while patching `a.b` keeps a nested `a` and

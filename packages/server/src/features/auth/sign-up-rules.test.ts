@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withConnection } from "../../../test/database.ts";
 import { Mailbox } from "../../../test/mailbox.ts";
 import {
+  adminHeaders,
   api,
   clientHeaders,
   createTestProject,
@@ -112,10 +114,68 @@ describe("sign-up rules", () => {
     const project = await projectWithRules({
       off: { enabled: false, condition: "true", action: { type: "reject" } },
       empty: { action: { type: "reject" } },
-      syntax: { condition: "email ==", action: { type: "reject" } },
-      unknownVariable: { condition: 'phone == "1"', action: { type: "reject" } },
+      blank: { condition: "", action: { type: "reject" } },
+      // Type-checks (the map's values are dynamic) but fails at run time: there is no such score.
+      missingKey: { condition: 'riskScores["nope"] > 1', action: { type: "reject" } },
     });
     expect((await signUp(project, uniqueEmail())).status).toBe(200);
+  });
+
+  it("refuses to save a condition that does not parse or type-check, and saves nothing of that patch", async () => {
+    const project = await projectWithRules({
+      keep: { condition: 'emailDomain == "kept.example"', action: { type: "reject" } },
+    });
+    const patch = (override: Record<string, unknown>) =>
+      api(test.url, "/api/v1/internal/config/override/environment", {
+        method: "PATCH",
+        headers: adminHeaders(project),
+        body: { config_override_string: JSON.stringify(override) },
+      });
+    const syntax = await patch({
+      "auth.signUpRules.typo": { enabled: true, condition: "email ==", action: { type: "reject" } },
+    });
+    expect(syntax.status).toBe(400);
+    expect(syntax.text).toContain(
+      "auth.signUpRules.typo.condition is not a valid CEL condition: Unexpected token",
+    );
+    // The same refusal whichever way the key is spelled: nested, or dotted down to the condition.
+    const unknownVariable = await patch({
+      auth: { signUpRules: { phone: { condition: 'phone == "1"', action: { type: "reject" } } } },
+    });
+    expect(unknownVariable.status).toBe(400);
+    expect(unknownVariable.text).toContain(
+      "auth.signUpRules.phone.condition is not a valid CEL condition: Unknown variable: phone",
+    );
+    const notBoolean = await patch({ "auth.signUpRules.keep.condition": "email.size()" });
+    expect(notBoolean.status).toBe(400);
+    expect(notBoolean.text).toContain(
+      "auth.signUpRules.keep.condition must be a boolean expression, but it is a int.",
+    );
+    // Nothing of the refused patches landed: the stored rule still rejects its domain, nothing else.
+    expect((await signUp(project, `a${Date.now()}@kept.example`)).body.code).toBe("SIGN_UP_REJECTED");
+    expect((await signUp(project, uniqueEmail())).status).toBe(200);
+    expect(
+      (await patch({ "auth.signUpRules.keep.condition": 'email.endsWith("@other.example")' })).status,
+    ).toBe(200);
+    expect((await signUp(project, `b${Date.now()}@kept.example`)).status).toBe(200);
+  });
+
+  it("skips a broken condition stored before conditions were checked, leaving the other rules working", async () => {
+    const project = await projectWithRules({
+      listed: { condition: 'emailDomain == "listed.example"', action: { type: "reject" } },
+    });
+    const stored = await withConnection(test.database.url, (client) =>
+      client.query(
+        `UPDATE environment_config_overrides
+            SET config = config || '{"auth.signUpRules.old": {"enabled": true, "condition": "email ==", "action": {"type": "reject"}}}'::jsonb
+          WHERE project_id = $1`,
+        [project.projectId],
+      ),
+    );
+    expect(stored.rowCount).toBe(1);
+    test.server.app.projects.invalidate(project.projectId);
+    expect((await signUp(project, uniqueEmail())).status).toBe(200);
+    expect((await signUp(project, `c${Date.now()}@listed.example`)).body.code).toBe("SIGN_UP_REJECTED");
   });
 
   it("stops a condition past its time budget and fails closed: reject and restrict match, allow does not", async () => {

@@ -1,5 +1,5 @@
 import { createContext, Script } from "node:vm";
-import type { RenderedConfig } from "@latchkey/contracts";
+import { type ConfigObject, configLeaves, type RenderedConfig } from "@latchkey/contracts";
 import { Environment } from "@marcbachmann/cel-js";
 import { KnownError } from "../../errors/index.ts";
 
@@ -30,6 +30,28 @@ const environment = new Environment()
   .registerVariable("authMethod", "string")
   .registerVariable("oauthProvider", "string")
   .registerVariable("riskScores", "map");
+
+/**
+ * What is wrong with each sign-up rule condition an override writes. A condition that does not parse
+ * or type-check never matches, so a `reject` rule with a typo would quietly let everyone in: refused
+ * when it is saved instead. Checking only parses; no pattern runs, so this has no time budget.
+ */
+export function signUpRuleConditionErrors(override: ConfigObject): string[] {
+  const errors: string[] = [];
+  for (const [path, value] of configLeaves(override)) {
+    const [section, rules, ruleId, field] = path;
+    if (path.length !== 4 || section !== "auth" || rules !== "signUpRules" || field !== "condition") continue;
+    if (typeof value !== "string" || value === "") continue;
+    const checked = environment.check(value);
+    const key = `auth.signUpRules.${ruleId}.condition`;
+    if (!checked.valid) {
+      errors.push(`${key} is not a valid CEL condition: ${checked.error?.message ?? "it does not parse"}`);
+    } else if (checked.type !== "bool" && checked.type !== "dyn") {
+      errors.push(`${key} must be a boolean expression, but it is a ${checked.type}.`);
+    }
+  }
+  return errors;
+}
 
 /**
  * How long one condition may run. The CEL library matches with JavaScript regular expressions, on the

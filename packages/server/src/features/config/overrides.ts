@@ -11,6 +11,7 @@ import {
 import { sql, type Transaction } from "kysely";
 import type { Database, DatabaseHandle } from "../../db/database.ts";
 import { StatusError } from "../../errors/index.ts";
+import { signUpRuleConditionErrors } from "../auth/sign-up-rules.ts";
 
 const MAX_OVERRIDE_BYTES = 5 * 1024 * 1024;
 
@@ -37,6 +38,7 @@ export function parseOverride(level: ConfigLevel, text: string): ConfigObject {
   if (!isPlainObject(parsed)) throw new StatusError(400, "Config override must be a non-null object.");
   const migrated = migrateConfigOverride(level, parsed);
   const errors = configOverrideErrors(schemaForLevel(level), migrated);
+  if (errors.length === 0) errors.push(...signUpRuleConditionErrors(migrated));
   if (errors.length > 0) throw new StatusError(400, errors.join("\n"));
   return migrated;
 }
