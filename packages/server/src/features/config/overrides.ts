@@ -43,7 +43,7 @@ export function parseOverride(level: ConfigLevel, text: string): ConfigObject {
   return migrated;
 }
 
-type Change = (current: ConfigObject) => ConfigObject;
+export type Change = (current: ConfigObject) => ConfigObject;
 
 /**
  * Read-modify-write of one level's override under a row lock, so two concurrent PATCHes cannot lose

@@ -7,7 +7,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { changeOverride, patchWith } from "../config/index.ts";
-import { removeKeys } from "../config/overrides.ts";
+import { type Change, removeKeys } from "../config/overrides.ts";
 import { configWithEnvironment } from "../projects/snapshot.ts";
 
 const PERMISSION_ID = "^[a-z0-9_:]+$";
@@ -28,37 +28,45 @@ function definitionRoutes(scope: "team" | "project") {
         contained_permission_ids: Object.keys(definition.containedPermissionIds).sort(),
       }));
   type Definition = ReturnType<typeof definitionsOf>[number];
-  const entryOf = (definition: {
-    description?: string;
-    contained_permission_ids: string[];
-  }): ConfigObject => ({
+  type DefinitionBody = Omit<Definition, "id">;
+  const entryOf = (definition: DefinitionBody): ConfigObject => ({
     scope,
     containedPermissionIds: Object.fromEntries(definition.contained_permission_ids.map((id) => [id, true])),
     ...(definition.description !== undefined ? { description: definition.description } : {}),
   });
+  const answerOf = (id: string, definition: DefinitionBody) => ({
+    id,
+    ...(definition.description !== undefined ? { description: definition.description } : {}),
+    contained_permission_ids: [...definition.contained_permission_ids].sort(),
+  });
   /**
    * Changes one definition in a read-modify-write under the environment override's row lock. `decide`
    * sees the config as it is now (the locked override over the project's other levels), so each of
-   * several concurrent requests sees the ones before it; it returns the change, or throws the answer.
+   * several concurrent requests sees the ones before it; it returns the change and the request's
+   * answer, or throws the answer.
    */
-  const changeDefinition = async (
+  const changeDefinition = async <Answer>(
     app: AppContext,
     auth: RequestAuth,
-    decide: (config: RenderedConfig) => (current: ConfigObject) => ConfigObject,
+    decide: (config: RenderedConfig) => { change: Change; answer: Answer },
     alongside?: (trx: Transaction<Database>) => Promise<void>,
-  ) => {
+  ): Promise<Answer> => {
+    let decision: { change: Change; answer: Answer } | undefined;
     await changeOverride(
       app.database,
       "environment",
       { projectId: auth.project.id, branchId: auth.tenancy.branchId },
-      (current) =>
-        decide(configWithEnvironment(auth.project.projectOverride, auth.tenancy.branchOverride, current))(
-          current,
-        ),
+      (current) => {
+        decision = decide(
+          configWithEnvironment(auth.project.projectOverride, auth.tenancy.branchOverride, current),
+        );
+        return decision.change(current);
+      },
       undefined,
       alongside,
     );
     app.projects.invalidate(auth.project.id);
+    return decision!.answer;
   };
   const find = (config: RenderedConfig, id: string): Definition => {
     const found = definitionsOf(config).find((d) => d.id === id);
@@ -95,23 +103,19 @@ function definitionRoutes(scope: "team" | "project") {
         ),
       },
       handler: async ({ auth, body, app }) => {
-        await changeDefinition(app, auth, (config) => {
+        const created = await changeDefinition(app, auth, (config) => {
           if (config.rbac.permissions[body.id])
             throw new StatusError(400, `Permission ${body.id} already exists`);
-          const entry = entryOf({
+          const definition = {
             description: body.description,
             contained_permission_ids: body.contained_permission_ids ?? [],
-          });
-          return patchWith({ [`rbac.permissions.${body.id}`]: entry });
+          };
+          return {
+            change: patchWith({ [`rbac.permissions.${body.id}`]: entryOf(definition) }),
+            answer: answerOf(body.id, definition),
+          };
         });
-        return json(
-          {
-            id: body.id,
-            ...(body.description !== undefined ? { description: body.description } : {}),
-            contained_permission_ids: [...(body.contained_permission_ids ?? [])].sort(),
-          },
-          201,
-        );
+        return json(created, 201);
       },
     }),
     defineRoute({
@@ -122,20 +126,18 @@ function definitionRoutes(scope: "team" | "project") {
       access: ["admin"],
       schemas: { params, body: Type.Object(body, { additionalProperties: false }) },
       handler: async ({ auth, params, body, app }) => {
-        let next = { contained_permission_ids: [] as string[] } as Omit<Definition, "id">;
-        await changeDefinition(app, auth, (config) => {
+        const updated = await changeDefinition(app, auth, (config) => {
           const current = find(config, params.permission_id);
-          next = {
+          const definition = {
             description: body.description ?? current.description,
             contained_permission_ids: body.contained_permission_ids ?? current.contained_permission_ids,
           };
-          return patchWith({ [`rbac.permissions.${params.permission_id}`]: entryOf(next) });
+          return {
+            change: patchWith({ [`rbac.permissions.${params.permission_id}`]: entryOf(definition) }),
+            answer: answerOf(params.permission_id, definition),
+          };
         });
-        return json({
-          id: params.permission_id,
-          ...(next.description !== undefined ? { description: next.description } : {}),
-          contained_permission_ids: [...next.contained_permission_ids].sort(),
-        });
+        return json(updated);
       },
     }),
     defineRoute({
@@ -153,7 +155,10 @@ function definitionRoutes(scope: "team" | "project") {
           auth,
           (config) => {
             find(config, params.permission_id);
-            return (current) => patchWith({ [key]: null })(removeKeys([key])(current));
+            return {
+              change: (current) => patchWith({ [key]: null })(removeKeys([key])(current)),
+              answer: undefined,
+            };
           },
           // The grants go in the same transaction: a grant waits for it, then finds no definition.
           async (trx) => {
