@@ -502,7 +502,29 @@ describe("permission definitions", () => {
       description: "Moderates",
       contained_permission_ids: ["$read_members"],
     });
+    // A PATCH keeps what it does not name, and answers the whole definition.
+    const described = await api(test.url, `${defs}/moderator`, {
+      method: "PATCH",
+      headers: admin(),
+      body: { description: "Moderates posts" },
+    });
+    expect(described.body).toEqual({
+      id: "moderator",
+      description: "Moderates posts",
+      contained_permission_ids: ["$read_members"],
+    });
+    const widened = await api(test.url, `${defs}/moderator`, {
+      method: "PATCH",
+      headers: admin(),
+      body: { contained_permission_ids: ["$read_members", "$invite_members"] },
+    });
+    expect(widened.body).toEqual({
+      id: "moderator",
+      description: "Moderates posts",
+      contained_permission_ids: ["$invite_members", "$read_members"],
+    });
     const list = await api(test.url, defs, { headers: admin() });
+    expect(list.body.items.find((d: { id: string }) => d.id === "moderator")).toEqual(widened.body);
     expect(list.body.items.map((d: { id: string }) => d.id).sort()).toEqual([
       "moderator",
       "team_admin",
