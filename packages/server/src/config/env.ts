@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 
 /**
@@ -70,7 +71,7 @@ export interface ServerEnv {
 export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
   const nodeEnv = env.NODE_ENV === "production" || env.NODE_ENV === "test" ? env.NODE_ENV : "development";
   const port = integer(env, "PORT", 8102);
-  const dataDir = path.resolve(env.LATCHKEY_DATA_DIR ?? ".latchkey");
+  const dataDir = resolveDataDir(env);
   return {
     nodeEnv,
     port,
@@ -97,12 +98,34 @@ export function readServerEnv(env: NodeJS.ProcessEnv = process.env): ServerEnv {
     signInRateLimit: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT", 10),
     signInRateLimitWindowSeconds: integer(env, "LATCHKEY_SIGN_IN_RATE_LIMIT_WINDOW_SECONDS", 60),
     clickhouseUrl: env.CLICKHOUSE_URL?.trim() || null,
-    analyticsDir: path.resolve(env.LATCHKEY_ANALYTICS_DIR ?? path.join(dataDir, "analytics")),
+    analyticsDir: env.LATCHKEY_ANALYTICS_DIR
+      ? path.resolve(invocationDir(env), env.LATCHKEY_ANALYTICS_DIR)
+      : path.join(dataDir, "analytics"),
     runSyncWorker: env.LATCHKEY_SYNC_WORKER !== "false",
     checkTransactions: env.LATCHKEY_CHECK_TRANSACTIONS
       ? env.LATCHKEY_CHECK_TRANSACTIONS === "true"
       : nodeEnv === "test",
   };
+}
+
+/**
+ * The folder relative paths are taken from: the one the command was typed in. npm runs a workspace's
+ * scripts (`npm start`) from the package's own folder, but records the caller's in INIT_CWD, so that
+ * `npm start` and `npx latchkey …` typed in the repository root find the same data.
+ */
+function invocationDir(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
+  return env.INIT_CWD || cwd;
+}
+
+/** `LATCHKEY_DATA_DIR`, or `.latchkey` in the folder the command was typed in. */
+export function resolveDataDir(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
+  const base = invocationDir(env, cwd);
+  if (env.LATCHKEY_DATA_DIR) return path.resolve(base, env.LATCHKEY_DATA_DIR);
+  const dataDir = path.resolve(base, ".latchkey");
+  // Earlier releases took the default from the current folder, which under `npm start` is the server
+  // package's: data already there stays in use rather than looking lost behind a fresh database.
+  const earlier = path.resolve(cwd, ".latchkey");
+  return !existsSync(dataDir) && existsSync(earlier) ? earlier : dataDir;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
