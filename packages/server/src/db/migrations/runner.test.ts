@@ -160,6 +160,28 @@ describe("applying migrations", () => {
     ).toEqual({ n: 1 });
   });
 
+  it("repeats a batched backfill in a no-transaction migration too, each batch committed as it goes", async () => {
+    const dir = fixture({
+      "20260101000000_rows":
+        "CREATE TABLE items (id int PRIMARY KEY, done boolean NOT NULL DEFAULT false);\nINSERT INTO items SELECT g FROM generate_series(1, 25) g;\nCREATE TABLE rounds (n int);\nCREATE TABLE after_loop (n int);",
+      "20260102000000_backfill": `-- latchkey:no-transaction
+        INSERT INTO rounds VALUES (1);
+        UPDATE items SET done = true WHERE id IN (SELECT id FROM items WHERE NOT done ORDER BY id LIMIT 10);
+        SELECT EXISTS (SELECT 1 FROM items WHERE NOT done) AS should_repeat_migration;
+        INSERT INTO after_loop VALUES (1);`,
+    });
+    const migrations = discoverMigrations(dir);
+    expect(migrations[1]!.transactional).toBe(false);
+    await applyMigrations(database.url, migrations);
+    expect((await query("SELECT count(*)::int AS n FROM rounds"))[0]).toEqual({ n: 3 });
+    expect((await query("SELECT count(*)::int AS n FROM items WHERE NOT done"))[0]).toEqual({ n: 0 });
+    expect((await query("SELECT count(*)::int AS n FROM after_loop"))[0]).toEqual({ n: 1 });
+    const row = await query<{ finished_at: Date | null }>(
+      "SELECT finished_at FROM latchkey_migrations WHERE name = '20260102000000_backfill'",
+    );
+    expect(row[0]!.finished_at).not.toBeNull();
+  });
+
   it("rejects a repeat check that is not a boolean", async () => {
     const dir = fixture({ "20260101000000_bad_repeat": "SELECT 'yes' AS should_repeat_migration;" });
     const error = await applyMigrations(database.url, discoverMigrations(dir)).catch((e) => e);

@@ -96,7 +96,7 @@ export async function applyMigrations(
         log(`applying ${migration.name}`);
         const started = Date.now();
         if (migration.transactional) await runInTransaction(client, migration, options, log);
-        else await runWithoutTransaction(client, migration);
+        else await runWithoutTransaction(client, migration, log);
         log(`applied ${migration.name} in ${Date.now() - started} ms`);
         result.newlyApplied.push(migration.name);
       }
@@ -232,18 +232,37 @@ async function runInTransaction(
   }
 }
 
-async function runWithoutTransaction(client: pg.Client, migration: Migration): Promise<void> {
+/**
+ * Runs a `no-transaction` migration statement by statement, each committing on its own. A
+ * `should_repeat_migration` check runs the file again from the top, as in a transaction: a backfill
+ * without one commits every batch as it goes.
+ */
+async function runWithoutTransaction(
+  client: pg.Client,
+  migration: Migration,
+  log: (message: string) => void,
+): Promise<void> {
   await client.query(
     `INSERT INTO ${MIGRATIONS_TABLE} (name, checksum, started_at, finished_at) VALUES ($1, $2, clock_timestamp(), NULL)
      ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, started_at = excluded.started_at`,
     [migration.name, migration.checksum],
   );
-  for (const statement of migration.statements) {
-    try {
-      await client.query(statement);
-    } catch (error) {
-      throw new MigrationFailedError(migration.name, statement, error);
+  for (let round = 1; ; round++) {
+    let repeat = false;
+    for (const statement of migration.statements) {
+      let result: pg.QueryResult | pg.QueryResult[];
+      try {
+        result = await client.query(statement);
+      } catch (error) {
+        throw new MigrationFailedError(migration.name, statement, error);
+      }
+      if (shouldRepeat(result, migration.name)) {
+        repeat = true;
+        break;
+      }
     }
+    if (!repeat) break;
+    log(`${migration.name} asked to run another round (round ${round} done)`);
   }
   await client.query(`UPDATE ${MIGRATIONS_TABLE} SET finished_at = clock_timestamp() WHERE name = $1`, [
     migration.name,
