@@ -597,8 +597,16 @@ describe("second-factor guessing", () => {
 });
 
 describe("sign-in rate limit", () => {
+  // Windows are fixed, starting on multiples of their length: an hour, and none ending mid-test.
+  const WINDOW_SECONDS = 3600;
+  const startLimitedServer = async (signInRateLimit: number) => {
+    const untilWindowEnds = WINDOW_SECONDS * 1000 - (Date.now() % (WINDOW_SECONDS * 1000));
+    if (untilWindowEnds < 20_000) await new Promise((resolve) => setTimeout(resolve, untilWindowEnds + 50));
+    return startTestServer({ signInRateLimit, signInRateLimitWindowSeconds: WINDOW_SECONDS });
+  };
+
   it("answers 429 with Retry-After past the per-address budget, and old windows are pruned", async () => {
-    const limited = await startTestServer({ signInRateLimit: 3, signInRateLimitWindowSeconds: 60 });
+    const limited = await startLimitedServer(3);
     try {
       const p = await createTestProject(limited, "Limited");
       const headers = { "x-stack-project-id": p.projectId, "x-stack-access-type": "client" };
@@ -623,7 +631,7 @@ describe("sign-in rate limit", () => {
   });
 
   it("refuses even the right password once an address's budget is spent, and caps one IP across addresses", async () => {
-    const limited = await startTestServer({ signInRateLimit: 2, signInRateLimitWindowSeconds: 60 });
+    const limited = await startLimitedServer(2);
     try {
       const p = await createTestProject(limited, "Limited");
       const headers = { "x-stack-project-id": p.projectId, "x-stack-access-type": "client" };
