@@ -1,4 +1,5 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { runMigrations as runWorkerMigrations } from "graphile-worker";
@@ -34,6 +35,25 @@ function keepFailingExitCode(): void {
     exit(code === 0 || code === undefined ? (process.exitCode ?? code) : code)) as typeof process.exit;
 }
 
+/**
+ * A free port for the run's PostgreSQL, below the kernel's ephemeral range (32768 and up), where the
+ * many short-lived client connections of a run would otherwise take it now and then. Random, so that
+ * runs at once (a full run, the migration gate's nested runs) rarely pick the same one; probed.
+ */
+async function unusedFixedPort(): Promise<number> {
+  const isFree = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once("error", () => resolve(false));
+      probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await isFree(port)) return port;
+  }
+  throw new Error("no free port between 20000 and 32000 for the test database");
+}
+
 export default async function setup(project: TestProject) {
   keepFailingExitCode();
   let stopEmbedded: (() => Promise<void>) | null = null;
@@ -43,7 +63,7 @@ export default async function setup(project: TestProject) {
     dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-test-pg-"));
     // mkdtemp makes the folder private; as root the database runs as the `postgres` user, who must enter it.
     chmodSync(dataDir, 0o755);
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await unusedFixedPort();
     const embedded = await startEmbeddedPostgres({ dataDir, port });
     adminUrl = embedded.connectionString;
     stopEmbedded = embedded.stop;

@@ -63,7 +63,8 @@ describe("GroupCommitInserter", () => {
   it("with a linger, gathers writes that come within it into one insert; flush waits for them", async () => {
     const projectId = randomUUID();
     const { engine, inserts } = countingEngine();
-    const inserter = new GroupCommitInserter(engine, EVENTS_TABLE, { lingerMs: 200 });
+    // Ten writes 5 ms apart take some 50 ms: a second's linger leaves a loaded machine room to spare.
+    const inserter = new GroupCommitInserter(engine, EVENTS_TABLE, { lingerMs: 1000 });
     const writes: Promise<void>[] = [];
     for (let i = 0; i < 10; i++) {
       writes.push(inserter.write([eventRow(projectId)]));

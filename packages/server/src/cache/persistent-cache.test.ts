@@ -26,6 +26,29 @@ afterAll(async () => {
 });
 
 /** A loader that counts its calls and returns the count. */
+/** A loader whose calls from the `heldFrom`-th on wait until `release()`: a computation held under way. */
+function heldLoader(heldFrom: number) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => {
+    markStarted = resolve;
+  });
+  const loader = async () => {
+    loader.calls += 1;
+    const call = loader.calls;
+    if (call >= heldFrom) {
+      markStarted();
+      await released;
+    }
+    return { call };
+  };
+  loader.calls = 0;
+  return Object.assign(loader, { release, started });
+}
+
 function countingLoader(delayMs = 0) {
   const loader = async () => {
     loader.calls += 1;
@@ -82,15 +105,16 @@ describe("PersistentCache", () => {
 
   it("answers a stale value at once and refreshes it behind the answer", async () => {
     const key = freshKey();
-    const load = countingLoader(200);
+    const load = heldLoader(2);
     await cache.getOrSet({ namespace: "t", key, freshMs: 100, staleMs: 60_000, load });
     await sleep(150);
-    const started = Date.now();
+    // The refresh it starts is held, so answering at all shows it did not wait for it.
     const stale = await cache.getOrSet({ namespace: "t", key, freshMs: 100, staleMs: 60_000, load });
     expect(stale).toEqual({ value: { call: 1 }, state: "stale" });
-    expect(Date.now() - started).toBeLessThan(200); // did not wait for the 200 ms computation
+    await load.started;
     // Concurrent stale reads start no second refresh.
     await cache.getOrSet({ namespace: "t", key, freshMs: 100, staleMs: 60_000, load });
+    load.release();
     await expect
       .poll(async () => (await cache.getOrSet({ namespace: "t", key, freshMs: 5_000, load })).value)
       .toEqual({
@@ -121,12 +145,12 @@ describe("PersistentCache", () => {
   it("takes over the computation of a process that died holding the lease", async () => {
     const key = freshKey();
     // A lease as a killed process leaves it: first computation under way, nobody to finish it.
+    const started = Date.now();
     await sql`INSERT INTO cache_entries (namespace, cache_key, lease_token, computing_until)
               VALUES ('t', ${key}, gen_random_uuid(), now() + interval '300 milliseconds')`.execute(
       handle.db,
     );
     const load = countingLoader();
-    const started = Date.now();
     expect(await cache.getOrSet({ namespace: "t", key, freshMs: 60_000, load })).toEqual({
       value: { call: 1 },
       state: "miss",
@@ -161,9 +185,11 @@ describe("PersistentCache", () => {
 
     // An invalidation while a value is being computed: the (possibly outdated) result is not stored.
     const slowKey = freshKey();
-    const slow = cache.getOrSet({ namespace: "t", key: slowKey, freshMs: 60_000, load: countingLoader(200) });
-    await sleep(50);
+    const held = heldLoader(1);
+    const slow = cache.getOrSet({ namespace: "t", key: slowKey, freshMs: 60_000, load: held });
+    await held.started;
     await cache.invalidate("t", slowKey);
+    held.release();
     expect((await slow).state).toBe("miss");
     const { rows } = await sql`SELECT 1 FROM cache_entries WHERE cache_key = ${slowKey}`.execute(handle.db);
     expect(rows).toHaveLength(0);

@@ -253,15 +253,19 @@ describe("sign-up events", () => {
     });
     const ids = [user.user_id, anonymous.body.user_id];
     await expect
-      .poll(async () => {
-        const res = await queryAnalytics(
-          test,
-          project,
-          "SELECT toString(data.auth_method) AS method FROM events WHERE event_type = '$sign-up' AND user_id IN {ids:Array(String)} ORDER BY method",
-          { params: { ids } },
-        );
-        return res.body.result;
-      })
+      .poll(
+        async () => {
+          const res = await queryAnalytics(
+            test,
+            project,
+            "SELECT toString(data.auth_method) AS method FROM events WHERE event_type = '$sign-up' AND user_id IN {ids:Array(String)} ORDER BY method",
+            { params: { ids } },
+          );
+          return res.body.result;
+          // Server-side events are held for a second before they are written.
+        },
+        { timeout: 10_000 },
+      )
       .toEqual([{ method: "anonymous" }, { method: "password" }]);
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enableAnalytics, pageView, postEvents, queryAnalytics } from "../../../test/analytics.ts";
+import { awayFromWindowEnd, DAY_MS } from "../../../test/clock.ts";
 import {
   adminHeaders,
   api,
@@ -16,8 +17,10 @@ import {
 let test: TestServer;
 
 beforeAll(async () => {
+  // The series are per UTC day, read back as "today": no midnight may fall between writing and reading.
+  await awayFromWindowEnd(DAY_MS, 90_000);
   test = await startTestServer();
-});
+}, 150_000);
 afterAll(() => test?.close());
 
 const today = () => new Date().toISOString().slice(0, 10);

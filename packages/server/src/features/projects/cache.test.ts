@@ -13,7 +13,8 @@ let test: TestServer;
 let project: TestProject;
 
 beforeAll(async () => {
-  test = await startTestServer();
+  // No db-sync sweeps: they take pool connections every 2 s, and this file counts checkouts.
+  test = await startTestServer({ runSyncWorker: false });
   project = await createTestProject(test);
 });
 afterAll(() => test?.close());
