@@ -25,6 +25,8 @@ export interface RunningServer {
   http: FastifyInstance;
   /** The internal project's keys when this start created it (first boot), else null. */
   internalProjectKeys: KeySetCreated | null;
+  /** Settles if the embedded PostgreSQL this process started ends unasked (see `connectPostgres`). */
+  databaseLost: Promise<string>;
   close(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       app,
       http,
       internalProjectKeys,
+      databaseLost: postgres.lost,
       close: closeAll,
     };
   } catch (error) {

