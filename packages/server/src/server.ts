@@ -12,9 +12,11 @@ import { pruneRateLimits } from "./features/auth/rate-limit.ts";
 import { SigningKeys } from "./features/auth/signing-keys.ts";
 import { AccessTokens } from "./features/auth/tokens.ts";
 import { startSyncWorker } from "./features/db-sync/worker.ts";
+import { pruneEmailOutbox } from "./features/emails/outbox.ts";
 import { mergeTallies } from "./features/metrics/user-metrics.ts";
 import type { KeySetCreated } from "./features/project-keys/schemas.ts";
 import { ensureInternalProject, ProjectStore } from "./features/projects/index.ts";
+import { pruneExpiredCodes } from "./features/verification-codes/codes.ts";
 import { buildHttpServer } from "./http/server.ts";
 import { httpRoutes } from "./routes.ts";
 
@@ -83,11 +85,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       signingKeys,
       log,
     };
-    // Housekeeping every 10 minutes: expired rate-limit windows and cache entries are dropped, the
-    // user tallies' deltas merged.
+    // Housekeeping every 10 minutes: expired rate-limit windows, cache entries and verification codes
+    // and old outbox e-mails are dropped, the user tallies' deltas merged.
     const housekeeping = setInterval(
       () => {
         pruneRateLimits(database.db).catch((error) => log(`rate-limit pruning failed: ${error}`));
+        pruneExpiredCodes(database.db).catch((error) => log(`code pruning failed: ${error}`));
+        pruneEmailOutbox(database.db).catch((error) => log(`outbox pruning failed: ${error}`));
         app.cache.evictExpired().catch((error) => log(`cache eviction failed: ${error}`));
         mergeTallies(database.db).catch((error) => log(`tally merge failed: ${error}`));
       },

@@ -1,4 +1,6 @@
-import { type Expression, sql } from "kysely";
+import { type Expression, type Kysely, sql } from "kysely";
+import { deleteInBatches } from "../../db/batched-delete.ts";
+import type { Database } from "../../db/database.ts";
 import { prepared } from "../../db/prepared-statements.ts";
 import { StatusError } from "../../errors/index.ts";
 import type { Db } from "../users/records.ts";
@@ -42,13 +44,9 @@ export async function rateLimited<Row>(
 }
 
 /** Finished windows are useless; the server drops them periodically so the table stays small. */
-export async function pruneRateLimits(
-  db: Db,
+export function pruneRateLimits(
+  db: Kysely<Database>,
   olderThan = new Date(Date.now() - 3600 * 1000),
 ): Promise<number> {
-  const result = await db
-    .deleteFrom("rate_limit_counters")
-    .where("window_start", "<", olderThan)
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+  return deleteInBatches(db, "rate_limit_counters", sql`window_start < ${olderThan}`);
 }

@@ -1,5 +1,14 @@
+import { type Kysely, sql } from "kysely";
 import nodemailer, { type Transporter } from "nodemailer";
 import type { AppContext } from "../../app-context.ts";
+import { deleteInBatches } from "../../db/batched-delete.ts";
+import type { Database } from "../../db/database.ts";
+
+/**
+ * How long the outbox keeps an e-mail: long enough to look into a delivery, and for a developer on
+ * the embedded default to find a link. Messages hold addresses and codes; they do not stay for good.
+ */
+export const OUTBOX_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 export interface OutgoingEmail {
   tenancyId: string | null;
@@ -61,4 +70,10 @@ function smtpTransport(app: AppContext): Transporter | null {
     transports.set(app, app.env.smtpUrl ? nodemailer.createTransport(app.env.smtpUrl) : null);
   }
   return transports.get(app) ?? null;
+}
+
+/** Drops e-mails older than {@link OUTBOX_RETENTION_MS}, sent or not (server housekeeping). */
+export function pruneEmailOutbox(db: Kysely<Database>, now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - OUTBOX_RETENTION_MS);
+  return deleteInBatches(db, "email_outbox", sql`created_at < ${cutoff}`);
 }

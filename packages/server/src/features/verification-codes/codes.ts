@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
-import { sql } from "kysely";
+import { type Kysely, sql } from "kysely";
+import { deleteInBatches } from "../../db/batched-delete.ts";
+import type { Database } from "../../db/database.ts";
 import { KnownError } from "../../errors/index.ts";
 import { randomSecret } from "../projects/keys.ts";
 import type { Db } from "../users/records.ts";
@@ -8,6 +10,11 @@ export type CodePurpose = "contact_channel_verification" | "password_reset" | "o
 
 export const DEFAULT_CODE_LIFETIME_MS = 7 * 24 * 3600 * 1000;
 const MAX_ATTEMPTS = 20;
+/**
+ * How long an expired code is kept: a late use within it still hears VERIFICATION_CODE_EXPIRED
+ * rather than not found. After it the code goes, with the address or user id its data names.
+ */
+export const EXPIRED_CODE_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 const digest = (code: string) => createHash("sha256").update(code.toLowerCase()).digest();
 
@@ -85,4 +92,10 @@ export async function countFailedAttempt(db: Db, tenancyId: string, code: string
     .where("tenancy_id", "=", tenancyId)
     .where("code_hash", "=", digest(code))
     .execute();
+}
+
+/** Drops codes that expired more than {@link EXPIRED_CODE_RETENTION_MS} ago (server housekeeping). */
+export function pruneExpiredCodes(db: Kysely<Database>, now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - EXPIRED_CODE_RETENTION_MS);
+  return deleteInBatches(db, "verification_codes", sql`expires_at < ${cutoff}`);
 }
