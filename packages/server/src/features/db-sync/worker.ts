@@ -1,4 +1,5 @@
 import { Logger, type Runner, run } from "graphile-worker";
+import pg from "pg";
 import type { AppContext } from "../../app-context.ts";
 import { closeTargets, runSync } from "./engine.ts";
 import { enqueueEverySync, SYNC_TASK, type SyncJobPayload } from "./queue.ts";
@@ -18,8 +19,14 @@ const SWEEP_MS = 2000;
  * locks and a lock per target.
  */
 export async function startSyncWorker(app: AppContext, connectionString: string): Promise<SyncWorker> {
+  // Our own pool, listened to for good: graphile-worker stops listening to the pool it makes when it
+  // stops, so a connection the database ended just then (a restart, a shutdown racing ours) threw an
+  // unhandled 'error' event and ended the process.
+  const pgPool = new pg.Pool({ connectionString, max: 10, application_name: "latchkey-sync-worker" });
+  pgPool.on("error", (error) => app.log(`db-sync worker: idle connection lost: ${error.message}`));
+  pgPool.on("connect", (client) => client.on("error", () => {}));
   const runner: Runner = await run({
-    connectionString,
+    pgPool,
     // A run holds a connection of the pool and takes a second for a bulk page: at most half the pool
     // runs at once, so a small pool still leaves every run its second connection.
     concurrency: Math.max(1, Math.min(4, Math.floor(app.env.databasePoolSize / 2))),
@@ -31,6 +38,9 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
     taskList: {
       [SYNC_TASK]: async (payload) => runSync(app, payload as SyncJobPayload),
     },
+  }).catch(async (error) => {
+    await pgPool.end();
+    throw error;
   });
 
   let running = false;
@@ -73,6 +83,7 @@ export async function startSyncWorker(app: AppContext, connectionString: string)
       clearInterval(sweep);
       await runner.stop();
       await closeTargets();
+      await pgPool.end();
     },
   };
 }
