@@ -12,6 +12,7 @@ import type { TestProject } from "./server.ts";
 const TRANSACTION_OFFENCE = "pooled connection was taken inside a transaction body";
 
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.ts");
+const tsxCommand = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../../node_modules/.bin/tsx");
 
 export interface ServerProcess {
   url: string;
@@ -34,9 +35,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Runs `latchkey start` in its own process (so a test can kill it), and waits until it listens. */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", cli, "start"], {
+/**
+ * Runs `latchkey start` in its own process (so a test can kill it), and waits until it listens. With
+ * `viaTsxCommand`, as `npm start` runs it: under the `tsx` command, a parent process relaying signals.
+ */
+export async function startServerProcess(
+  env: Record<string, string>,
+  options: { viaTsxCommand?: boolean } = {},
+): Promise<ServerProcess> {
+  const [command, ...args] = options.viaTsxCommand
+    ? [tsxCommand, cli, "start"]
+    : [process.execPath, "--import", "tsx", cli, "start"];
+  const child = spawn(command!, args, {
     env: { ...process.env, NODE_ENV: "test", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

