@@ -89,7 +89,11 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     // and old outbox e-mails are dropped, the user tallies' deltas merged.
     const housekeeping = setInterval(
       () => {
-        pruneRateLimits(database.db).catch((error) => log(`rate-limit pruning failed: ${error}`));
+        // A window is over once its length has passed since it started (and never sooner than an hour).
+        const windowMs = Math.max(3600, env.signInRateLimitWindowSeconds) * 1000;
+        pruneRateLimits(database.db, new Date(Date.now() - windowMs)).catch((error) =>
+          log(`rate-limit pruning failed: ${error}`),
+        );
         pruneExpiredCodes(database.db).catch((error) => log(`code pruning failed: ${error}`));
         pruneEmailOutbox(database.db).catch((error) => log(`outbox pruning failed: ${error}`));
         app.cache.evictExpired().catch((error) => log(`cache eviction failed: ${error}`));

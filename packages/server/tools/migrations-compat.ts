@@ -37,6 +37,8 @@ interface SuiteResult {
   failed: string[];
   /** The test files the failures are in (empty when the run failed without naming one). */
   failedFiles: string[];
+  /** Errors raised outside any test (vitest's "Unhandled Errors"): a rerun of files cannot clear them. */
+  unhandledErrors: boolean;
   seconds: number;
   logFile: string;
 }
@@ -153,7 +155,7 @@ function install(tree: string): void {
 
 /** Whether every file with a failing test passes when run again. */
 function secondRunPasses(first: SuiteResult, baseTree: string): boolean {
-  if (first.failedFiles.length === 0) return false;
+  if (first.failedFiles.length === 0 || first.unhandledErrors) return false;
   console.log(`Running again the base's files with failures: ${first.failedFiles.join(", ")}…`);
   return runSuite(baseTree, {}, path.join(work, "back-compat-again"), first.failedFiles).passed;
 }
@@ -183,7 +185,8 @@ function runSuite(
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
   });
-  writeFileSync(logFile, `${result.stdout}\n${result.stderr}`);
+  const output = `${result.stdout}\n${result.stderr}`;
+  writeFileSync(logFile, output);
   const report = existsSync(jsonFile) ? JSON.parse(readFileSync(jsonFile, "utf8")) : null;
   const failed: string[] = [];
   const failedFiles = new Set<string>();
@@ -215,6 +218,7 @@ function runSuite(
     passedCount,
     failed,
     failedFiles: [...failedFiles],
+    unhandledErrors: /Vitest caught \d+ unhandled errors?/.test(output),
     seconds: seconds(t0),
     logFile,
   };

@@ -46,8 +46,7 @@ WITH batch AS (
 )
 SELECT (SELECT count(*) FROM stripped) = 10000 AS should_repeat_migration;
 
--- Last round only: tombstones that deletes begun before the new function was committed still wrote
--- whole, with ids anywhere in the key order.
-UPDATE sync_deleted_rows SET data = sync_row_keys(data)
- WHERE deleted_at > now() - interval '1 hour' AND data <> sync_row_keys(data);
+-- Last round only: tombstones that transactions begun before the new function was committed still
+-- wrote whole, with ids anywhere in the key order. One pass over the table, rewriting only those.
+UPDATE sync_deleted_rows SET data = sync_row_keys(data) WHERE data <> sync_row_keys(data);
 DROP TABLE sync_tombstone_strip_progress;

@@ -36,6 +36,12 @@ describe("the data directory", () => {
   it("keeps using data an earlier release put in the server package's folder, until there is data in the new place", () => {
     mkdirSync(path.join(serverPackage, ".latchkey"));
     expect(resolveDataDir({ INIT_CWD: root }, serverPackage)).toBe(path.join(serverPackage, ".latchkey"));
+    // The CLI typed in the root (npx latchkey …) finds it too, and so does a relative LATCHKEY_DATA_DIR.
+    expect(resolveDataDir({ INIT_CWD: root }, root)).toBe(path.join(serverPackage, ".latchkey"));
+    mkdirSync(path.join(serverPackage, "data"));
+    expect(resolveDataDir({ INIT_CWD: root, LATCHKEY_DATA_DIR: "data" }, serverPackage)).toBe(
+      path.join(serverPackage, "data"),
+    );
     mkdirSync(path.join(root, ".latchkey"));
     expect(resolveDataDir({ INIT_CWD: root }, serverPackage)).toBe(path.join(root, ".latchkey"));
   });

@@ -120,12 +120,14 @@ function invocationDir(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
 /** `LATCHKEY_DATA_DIR`, or `.latchkey` in the folder the command was typed in. */
 export function resolveDataDir(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
   const base = invocationDir(env, cwd);
-  if (env.LATCHKEY_DATA_DIR) return path.resolve(base, env.LATCHKEY_DATA_DIR);
-  const dataDir = path.resolve(base, ".latchkey");
-  // Earlier releases took the default from the current folder, which under `npm start` is the server
-  // package's: data already there stays in use rather than looking lost behind a fresh database.
-  const earlier = path.resolve(cwd, ".latchkey");
-  return !existsSync(dataDir) && existsSync(earlier) ? earlier : dataDir;
+  const configured = env.LATCHKEY_DATA_DIR || ".latchkey";
+  const dataDir = path.resolve(base, configured);
+  if (path.isAbsolute(configured) || existsSync(dataDir)) return dataDir;
+  // Earlier releases took a relative path from the current folder, which under `npm start` is the
+  // server package's: data already there stays in use rather than looking lost behind a fresh
+  // database — whether this command runs there or in the repository root.
+  const earlier = [path.resolve(cwd, configured), path.resolve(base, "packages", "server", configured)];
+  return earlier.find((folder) => folder !== dataDir && existsSync(folder)) ?? dataDir;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
