@@ -89,9 +89,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     // and old outbox e-mails are dropped, the user tallies' deltas merged.
     const housekeeping = setInterval(
       () => {
-        // A window is over once its length has passed since it started (and never sooner than an hour).
-        const windowMs = Math.max(3600, env.signInRateLimitWindowSeconds) * 1000;
-        pruneRateLimits(database.db, new Date(Date.now() - windowMs)).catch((error) =>
+        pruneRateLimits(database.db, env.signInRateLimitWindowSeconds).catch((error) =>
           log(`rate-limit pruning failed: ${error}`),
         );
         pruneExpiredCodes(database.db).catch((error) => log(`code pruning failed: ${error}`));

@@ -623,7 +623,11 @@ describe("sign-in rate limit", { timeout: 60_000 }, () => {
       expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
       const { pruneRateLimits } = await import("./rate-limit.ts");
       expect(
-        await pruneRateLimits(limited.server.app.database.db, new Date(Date.now() + 3_600_000)),
+        await pruneRateLimits(
+          limited.server.app.database.db,
+          WINDOW_SECONDS,
+          new Date(Date.now() + 2 * 3_600_000),
+        ),
       ).toBeGreaterThan(0);
       expect((await attempt()).body.code).toBe("EMAIL_PASSWORD_MISMATCH");
     } finally {

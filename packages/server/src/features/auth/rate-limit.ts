@@ -43,10 +43,15 @@ export async function rateLimited<Row>(
   return guarded ?? undefined;
 }
 
-/** Finished windows are useless; the server drops them periodically so the table stays small. */
+/**
+ * Finished windows are useless; the server drops them periodically so the table stays small. A window
+ * is finished once its own length has passed since it started (kept an hour at least).
+ */
 export function pruneRateLimits(
   db: Kysely<Database>,
-  olderThan = new Date(Date.now() - 3600 * 1000),
+  windowSeconds: number,
+  now = new Date(),
 ): Promise<number> {
-  return deleteInBatches(db, "rate_limit_counters", sql`window_start < ${olderThan}`);
+  const finishedBefore = new Date(now.getTime() - Math.max(3600, windowSeconds) * 1000);
+  return deleteInBatches(db, "rate_limit_counters", sql`window_start < ${finishedBefore}`);
 }
