@@ -86,21 +86,34 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       log,
     };
     // Housekeeping every 10 minutes: expired rate-limit windows, cache entries and verification codes
-    // and old outbox e-mails are dropped, the user tallies' deltas merged.
+    // and old outbox e-mails are dropped, the user tallies' deltas merged. A shutdown stops the batched
+    // deletions between two batches and waits for the pass, so none of it meets a closed pool.
+    const stopHousekeeping = new AbortController();
+    const { signal } = stopHousekeeping;
+    const attempt = (what: string, work: Promise<unknown>) =>
+      work.catch((error) => log(`${what} failed: ${error}`));
+    let housekeepingPass: Promise<unknown> = Promise.resolve();
     const housekeeping = setInterval(
       () => {
-        pruneRateLimits(database.db, env.signInRateLimitWindowSeconds).catch((error) =>
-          log(`rate-limit pruning failed: ${error}`),
-        );
-        pruneExpiredCodes(database.db).catch((error) => log(`code pruning failed: ${error}`));
-        pruneEmailOutbox(database.db).catch((error) => log(`outbox pruning failed: ${error}`));
-        app.cache.evictExpired().catch((error) => log(`cache eviction failed: ${error}`));
-        mergeTallies(database.db).catch((error) => log(`tally merge failed: ${error}`));
+        housekeepingPass = Promise.all([
+          attempt(
+            "rate-limit pruning",
+            pruneRateLimits(database.db, env.signInRateLimitWindowSeconds, { signal }),
+          ),
+          attempt("code pruning", pruneExpiredCodes(database.db, { signal })),
+          attempt("outbox pruning", pruneEmailOutbox(database.db, { signal })),
+          attempt("cache eviction", app.cache.evictExpired()),
+          attempt("tally merge", mergeTallies(database.db)),
+        ]);
       },
       10 * 60 * 1000,
     );
     housekeeping.unref();
-    cleanups.push(async () => clearInterval(housekeeping));
+    cleanups.push(async () => {
+      clearInterval(housekeeping);
+      stopHousekeeping.abort();
+      await housekeepingPass;
+    });
     // A rotation of the token-signing root (by any process) is picked up within a minute.
     const keyReload = setInterval(() => {
       signingKeys.reload().catch((error) => log(`signing-key reload failed: ${error}`));

@@ -49,7 +49,7 @@ export interface ServerEnv {
   databasePoolSize: number;
   /** How long a query waits for a free connection before its request answers 503. */
   databasePoolWaitMs: number;
-  /** Sign-in attempts allowed per e-mail and per IP in each `signInRateLimitWindowSeconds`. */
+  /** Sign-in attempts allowed per e-mail and per IP in any `signInRateLimitWindowSeconds`-long stretch. */
   signInRateLimit: number;
   signInRateLimitWindowSeconds: number;
   /** A ClickHouse server for analytics (`http://user:pass@host:8123/db`); unset = embedded chDB. */

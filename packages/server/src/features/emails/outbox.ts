@@ -1,7 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import nodemailer, { type Transporter } from "nodemailer";
 import type { AppContext } from "../../app-context.ts";
-import { deleteInBatches } from "../../db/batched-delete.ts";
+import { deleteInBatches, type PruneOptions } from "../../db/batched-delete.ts";
 import type { Database } from "../../db/database.ts";
 
 /**
@@ -73,7 +73,10 @@ function smtpTransport(app: AppContext): Transporter | null {
 }
 
 /** Drops e-mails older than {@link OUTBOX_RETENTION_MS}, sent or not (server housekeeping). */
-export function pruneEmailOutbox(db: Kysely<Database>, now = new Date()): Promise<number> {
+export function pruneEmailOutbox(
+  db: Kysely<Database>,
+  { now = new Date(), signal }: PruneOptions = {},
+): Promise<number> {
   const cutoff = new Date(now.getTime() - OUTBOX_RETENTION_MS);
-  return deleteInBatches(db, "email_outbox", sql`created_at < ${cutoff}`);
+  return deleteInBatches(db, "email_outbox", sql`created_at < ${cutoff}`, signal);
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type Kysely, sql } from "kysely";
-import { deleteInBatches } from "../../db/batched-delete.ts";
+import { deleteInBatches, type PruneOptions } from "../../db/batched-delete.ts";
 import type { Database } from "../../db/database.ts";
 import { KnownError } from "../../errors/index.ts";
 import { randomSecret } from "../projects/keys.ts";
@@ -95,7 +95,10 @@ export async function countFailedAttempt(db: Db, tenancyId: string, code: string
 }
 
 /** Drops codes that expired more than {@link EXPIRED_CODE_RETENTION_MS} ago (server housekeeping). */
-export function pruneExpiredCodes(db: Kysely<Database>, now = new Date()): Promise<number> {
+export function pruneExpiredCodes(
+  db: Kysely<Database>,
+  { now = new Date(), signal }: PruneOptions = {},
+): Promise<number> {
   const cutoff = new Date(now.getTime() - EXPIRED_CODE_RETENTION_MS);
-  return deleteInBatches(db, "verification_codes", sql`expires_at < ${cutoff}`);
+  return deleteInBatches(db, "verification_codes", sql`expires_at < ${cutoff}`, signal);
 }

@@ -41,7 +41,16 @@ describe("retention", () => {
       SELECT ${tenancyId}, 'otp_sign_in', sha256(g::text::bytea), '{}', now() - interval '30 days'
         FROM generate_series(1, 12000) g`.execute(handle.db);
 
-    expect(await pruneExpiredCodes(handle.db)).toBe(12_001);
+    // A shutdown stops it between batches: nothing before the first, one batch if it comes after that.
+    expect(await pruneExpiredCodes(handle.db, { signal: AbortSignal.abort() })).toBe(0);
+    let checks = 0;
+    const abortedAfterOneBatch = {
+      get aborted() {
+        return checks++ > 0;
+      },
+    } as AbortSignal;
+    expect(await pruneExpiredCodes(handle.db, { signal: abortedAfterOneBatch })).toBe(10_000);
+    expect(await pruneExpiredCodes(handle.db)).toBe(2_001);
     const { rows } = await sql<{ email: string }>`
       SELECT data->>'email' AS email FROM verification_codes WHERE tenancy_id = ${tenancyId} ORDER BY 1`.execute(
       handle.db,
