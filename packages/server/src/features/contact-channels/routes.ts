@@ -121,19 +121,29 @@ export const contactChannelRoutes = [
     summary: "List a user's contact channels",
     tags,
     access: anyAccess,
-    schemas: { query: Type.Object({ user_id: Type.String() }, { additionalProperties: false }) },
+    schemas: {
+      query: Type.Object(
+        {
+          user_id: Type.Optional(Type.String()),
+          contact_channel_id: Type.Optional(Type.String({ format: "uuid" })),
+        },
+        { additionalProperties: false },
+      ),
+    },
     handler: async ({ auth, query, app }) => {
-      const userId = ownUser(auth, query.user_id, "list");
-      const rows = isUuid(userId)
-        ? await app.database.db
-            .selectFrom("contact_channels")
-            .select(channelColumns)
-            .where("tenancy_id", "=", auth.tenancy.id)
-            .where("user_id", "=", userId)
-            .orderBy("created_at")
-            .orderBy("id")
-            .execute()
-        : [];
+      // Without a user, a server lists every channel of the project; a client only ever its own.
+      if (query.user_id === undefined && auth.type === "client")
+        throw new StatusError(403, "Client can only list their own contact channels.");
+      const userId = query.user_id === undefined ? undefined : ownUser(auth, query.user_id, "list");
+      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
+      let channels = app.database.db
+        .selectFrom("contact_channels")
+        .select(channelColumns)
+        .where("tenancy_id", "=", auth.tenancy.id);
+      if (userId !== undefined) channels = channels.where("user_id", "=", userId);
+      if (query.contact_channel_id !== undefined)
+        channels = channels.where("id", "=", query.contact_channel_id);
+      const rows = await channels.orderBy("created_at").orderBy("id").execute();
       return json({ items: rows.map(view), is_paginated: false });
     },
   }),

@@ -214,7 +214,8 @@ export const teamRoutes = [
         { additionalProperties: false },
       ),
     },
-    handler: async ({ auth, params, body, app }) => {
+    handler: async ({ auth, params, body, app, raw }) => {
+      rejectServerOnlyFields(auth, raw, body, ["client_read_only_metadata", "server_metadata"]);
       await findTeam(app, auth, params.team_id);
       await requireTeamPermission(app, auth, params.team_id, "$update_team");
       // The image is stored in the update's transaction: a failed update keeps no picture.
@@ -240,10 +241,10 @@ export const teamRoutes = [
           ...(body.client_metadata !== undefined
             ? { client_metadata: jsonColumn(body.client_metadata) }
             : {}),
-          ...(auth.type !== "client" && body.client_read_only_metadata !== undefined
+          ...(body.client_read_only_metadata !== undefined
             ? { client_read_only_metadata: jsonColumn(body.client_read_only_metadata) }
             : {}),
-          ...(auth.type !== "client" && body.server_metadata !== undefined
+          ...(body.server_metadata !== undefined
             ? { server_metadata: jsonColumn(body.server_metadata) }
             : {}),
         };

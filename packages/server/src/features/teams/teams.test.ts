@@ -83,6 +83,9 @@ describe("contact channels and verification (scenarios 20, 21)", () => {
       headers: client(session.access_token),
     });
     expect(forbidden.status).toBe(403);
+    const noUser = await api(test.url, "/api/v1/contact-channels", { headers: client(session.access_token) });
+    expect(noUser.status).toBe(403);
+    expect(noUser.text).toBe("Client can only list their own contact channels.");
     const takenForAuth = await api(test.url, "/api/v1/contact-channels", {
       method: "POST",
       headers: client(stranger.access_token),
@@ -180,6 +183,66 @@ describe("contact channels and verification (scenarios 20, 21)", () => {
   });
 });
 
+describe("personal teams", () => {
+  it("gives every new user one when configured, anonymous ones too, named after who they become", async () => {
+    const personal = await createTestProject(test, "Personal teams");
+    await setConfig({ "teams.createPersonalTeamOnSignUp": true }, personal);
+    const selectedTeamOf = async (userId: string) =>
+      (await api(test.url, `/api/v1/users/${userId}`, { headers: server(personal) })).body.selected_team;
+
+    const viaPassword = await signUp(personal);
+    expect(await selectedTeamOf(viaPassword.user_id)).toMatchObject({
+      display_name: `${viaPassword.email}'s Team`,
+    });
+    const named = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(personal),
+      body: { display_name: "Ada" },
+    });
+    expect(named.body.selected_team.display_name).toBe("Ada's Team");
+    const members = await api(test.url, `/api/v1/users?team_id=${named.body.selected_team.id}`, {
+      headers: server(personal),
+    });
+    expect(members.body.items.map((u: { id: string }) => u.id)).toEqual([named.body.id]);
+
+    const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: client(undefined, personal),
+    });
+    const team = await selectedTeamOf(anonymous.body.user_id);
+    expect(team.display_name).toBe("Personal Team");
+    const email = freshEmail();
+    const upgraded = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: { ...client(anonymous.body.access_token, personal), "x-stack-allow-anonymous-user": "true" },
+      body: { email, password: "now for real" },
+    });
+    expect(upgraded.body.user_id).toBe(anonymous.body.user_id);
+    expect(await selectedTeamOf(anonymous.body.user_id)).toMatchObject({
+      id: team.id,
+      display_name: `${email}'s Team`,
+    });
+
+    // A team the user renamed keeps its name.
+    const again = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: client(undefined, personal),
+    });
+    const own = await selectedTeamOf(again.body.user_id);
+    await api(test.url, `/api/v1/teams/${own.id}`, {
+      method: "PATCH",
+      headers: server(personal),
+      body: { display_name: "Skunkworks" },
+    });
+    await api(test.url, `/api/v1/users/${again.body.user_id}`, {
+      method: "PATCH",
+      headers: server(personal),
+      body: { is_anonymous: false, display_name: "Grace" },
+    });
+    expect((await selectedTeamOf(again.body.user_id)).display_name).toBe("Skunkworks");
+  });
+});
+
 describe("teams and memberships (scenarios 22, 23)", () => {
   it("applies the client rules for listing and creating teams", async () => {
     const session = await signUp();
@@ -241,6 +304,18 @@ describe("teams and memberships (scenarios 22, 23)", () => {
       body: { display_name: "" },
     });
     expect(rename.body.display_name).toBe("");
+    for (const field of ["server_metadata", "client_read_only_metadata"]) {
+      const serverOnly = await api(test.url, `/api/v1/teams/${created.body.id}`, {
+        method: "PATCH",
+        headers: client(session.access_token),
+        body: { [field]: { plan: "free forever" } },
+      });
+      expect(serverOnly.status).toBe(400);
+      expect(serverOnly.body.code).toBe("SCHEMA_ERROR");
+    }
+    const unchanged = await api(test.url, `/api/v1/teams/${created.body.id}`, { headers: server() });
+    expect(unchanged.body.server_metadata).toBeNull();
+    expect(unchanged.body.client_read_only_metadata).toBeNull();
   });
 
   it("manages memberships and permissions from the server", async () => {

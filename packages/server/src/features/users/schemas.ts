@@ -12,7 +12,7 @@ const riskScore = Type.Integer({ minimum: 0, maximum: 100 });
 
 /** Fields a client may change on its own user. */
 const clientUpdateFields = {
-  display_name: Type.Optional(nullableString),
+  display_name: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
   profile_image_url: Type.Optional(nullableString),
   client_metadata: Type.Optional(json),
   selected_team_id: Type.Optional(Type.Union([Type.String({ format: "uuid" }), Type.Null()])),
@@ -53,9 +53,12 @@ export const serverUserUpdate = Type.Object(
   { additionalProperties: false },
 );
 
+// A new user belongs to no team yet: there is none to select.
+const { selected_team_id: _, ...createFields } = clientUpdateFields;
+
 export const serverUserCreate = Type.Object(
   {
-    ...clientUpdateFields,
+    ...createFields,
     ...serverFields,
     primary_email: Type.Optional(Type.Union([emailAddress, Type.Null()])),
     is_anonymous: Type.Optional(Type.Boolean()),

@@ -26,7 +26,8 @@ function totpBytes(base64: string | null | undefined): Buffer | null | undefined
 
 /** A plain password reaching a write means a caller skipped {@link withPasswordHashed}: a bug, not input. */
 function assertPasswordHashed(input: { password?: string | null }): void {
-  if (input.password) throw new Error("hash the password with withPasswordHashed before the transaction");
+  if (typeof input.password === "string")
+    throw new Error("hash the password with withPasswordHashed before the transaction");
 }
 
 /**
@@ -37,11 +38,20 @@ function assertPasswordHashed(input: { password?: string | null }): void {
 export async function withPasswordHashed<T extends { password?: string | null; password_hash?: string }>(
   input: T,
 ): Promise<T> {
-  if (!input.password) return input;
+  // Only null removes a password: an empty one is too short like any other.
+  if (input.password === undefined || input.password === null) return input;
   if (input.password_hash !== undefined)
     throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
   assertPasswordRules(input.password);
   return { ...input, password: undefined, password_hash: await hashPassword(input.password) };
+}
+
+const UNNAMED_PERSONAL_TEAM = "Personal Team";
+
+function personalTeamName(displayName: string | null | undefined, email: string | null | undefined): string {
+  if (displayName) return `${displayName}'s Team`;
+  if (email) return `${normalizeEmail(email)}'s Team`;
+  return UNNAMED_PERSONAL_TEAM;
 }
 
 /**
@@ -140,12 +150,9 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
       )
       .execute();
   }
-  if (ctx.config.teams.createPersonalTeamOnSignUp && !input.is_anonymous) {
-    const name = input.display_name
-      ? `${input.display_name}'s Team`
-      : input.primary_email
-        ? `${normalizeEmail(input.primary_email)}'s Team`
-        : "Personal Team";
+  // Anonymous users get theirs too (named by the fallback): it is renamed when they sign up for real.
+  if (ctx.config.teams.createPersonalTeamOnSignUp) {
+    const name = personalTeamName(input.display_name, input.primary_email);
     const teamId = await createTeamRow(trx, ctx.tenancyId, { display_name: name });
     await addTeamMember(trx, ctx, teamId, userId, { creator: true, select: true });
   }
@@ -218,6 +225,22 @@ export async function updateUser(
     .where("id", "=", userId)
     .execute();
 
+  if (current.is_anonymous && input.is_anonymous === false) {
+    // Signed up for real: the personal team an anonymous user got is named after who they now are.
+    await trx
+      .updateTable("teams")
+      .set({ display_name: personalTeamName(input.display_name, input.primary_email) })
+      .where("tenancy_id", "=", ctx.tenancyId)
+      .where("display_name", "=", UNNAMED_PERSONAL_TEAM)
+      .where("id", "in", (eb) =>
+        eb
+          .selectFrom("team_members")
+          .select("team_id")
+          .where("tenancy_id", "=", ctx.tenancyId)
+          .where("user_id", "=", userId),
+      )
+      .execute();
+  }
   if (input.primary_email !== undefined)
     await changePrimaryEmail(trx, ctx.tenancyId, userId, input.primary_email);
   if (input.primary_email_verified !== undefined || input.primary_email_auth_enabled !== undefined) {
@@ -247,7 +270,17 @@ export async function updateUser(
 
   if (input.password !== undefined || input.password_hash !== undefined) {
     const hash = input.password_hash ?? null;
-    if (hash) {
+    if (hash && !ctx.config.auth.password.allowSignIn) {
+      // Where password sign-in is off, a user's password may still change, but none is added.
+      const changed = await trx
+        .updateTable("password_credentials")
+        .set({ password_hash: hash, updated_at: new Date() })
+        .where("tenancy_id", "=", ctx.tenancyId)
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      if (changed.numUpdatedRows === 0n)
+        throw new StatusError(400, "Password authentication is not enabled for this project.");
+    } else if (hash) {
       await trx
         .insertInto("password_credentials")
         .values({ tenancy_id: ctx.tenancyId, user_id: userId, password_hash: hash })

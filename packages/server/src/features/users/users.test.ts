@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mailbox } from "../../../test/mailbox.ts";
 import {
@@ -267,6 +268,55 @@ describe("user access control (scenarios 15–17)", () => {
     expect(refresh.body.code).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
   });
 
+  it("bounds what a server writes: name length, empty passwords, teams on create, passwords where they are off", async () => {
+    const create = (body: Record<string, unknown>, p = project) =>
+      api(test.url, "/api/v1/users", { method: "POST", headers: server(p), body });
+    const patch = (id: string, body: Record<string, unknown>, p = project) =>
+      api(test.url, `/api/v1/users/${id}`, { method: "PATCH", headers: server(p), body });
+    expect((await create({ display_name: "n".repeat(257) })).body.code).toBe("SCHEMA_ERROR");
+    const named = await create({ display_name: "n".repeat(256) });
+    expect(named.body.display_name).toHaveLength(256);
+    expect((await patch(named.body.id, { display_name: "n".repeat(257) })).body.code).toBe("SCHEMA_ERROR");
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Somebody else's", creator_user_id: named.body.id },
+    });
+    const withTeam = await create({ selected_team_id: team.body.id });
+    expect(withTeam.body.code).toBe("SCHEMA_ERROR");
+
+    // An empty password is a too-short one, not a removal: the user keeps theirs, and their sessions.
+    const session = await signUp();
+    expect((await create({ password: "" })).body.code).toBe("PASSWORD_TOO_SHORT");
+    expect((await patch(session.user_id, { password: "" })).body.code).toBe("PASSWORD_TOO_SHORT");
+    const me = await api(test.url, "/api/v1/users/me", { headers: client(session.access_token) });
+    expect(me.body.has_password).toBe(true);
+    const refreshed = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: { ...client(), "x-stack-refresh-token": session.refresh_token },
+    });
+    expect(refreshed.status).toBe(200);
+
+    const noPasswords = await createTestProject(test, "No passwords");
+    const email = freshEmail();
+    const hadOne = await create(
+      { primary_email: email, primary_email_auth_enabled: true, password: "set before it was off" },
+      noPasswords,
+    );
+    const hasNone = await create(
+      { primary_email: freshEmail(), primary_email_auth_enabled: true },
+      noPasswords,
+    );
+    await setConfig({ "auth.password.allowSignIn": false }, noPasswords);
+    const added = await patch(hasNone.body.id, { password: "a first password" }, noPasswords);
+    expect(added.status).toBe(400);
+    expect(added.text).toBe("Password authentication is not enabled for this project.");
+    expect((await patch(hasNone.body.id, {}, noPasswords)).body.has_password).toBe(false);
+    const changed = await patch(hadOne.body.id, { password: "changed while off" }, noPasswords);
+    expect(changed.status).toBe(200);
+    expect(changed.body.has_password).toBe(true);
+  });
+
   it("changes the primary e-mail, keeping the old one as a secondary channel", async () => {
     const session = await signUp();
     const next = freshEmail();
@@ -444,5 +494,39 @@ describe("tenant isolation of users", () => {
       body: { user_id: b.body.id },
     });
     expect(sessionInB.body.code).toBe("USER_ID_DOES_NOT_EXIST");
+  });
+
+  it("lists every contact channel of the project to a server that names no user, and none of B's", async () => {
+    const email = (name: string) => `${name}-${randomUUID()}@example.com`;
+    const inA = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { primary_email: email("a") },
+    });
+    const inB = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(other),
+      body: { primary_email: email("b") },
+    });
+    const values = (items: { value: string }[]) => items.map((channel) => channel.value);
+    const allOfA = await api(test.url, "/api/v1/contact-channels", { headers: server() });
+    expect(allOfA.status).toBe(200);
+    expect(values(allOfA.body.items)).toContain(inA.body.primary_email);
+    expect(values(allOfA.body.items)).not.toContain(inB.body.primary_email);
+    const [channelOfB] = (
+      await api(test.url, `/api/v1/contact-channels?user_id=${inB.body.id}`, { headers: server(other) })
+    ).body.items;
+    const byIdFromA = await api(test.url, `/api/v1/contact-channels?contact_channel_id=${channelOfB.id}`, {
+      headers: server(),
+    });
+    expect(byIdFromA.body.items).toEqual([]);
+    const byIdFromB = await api(test.url, `/api/v1/contact-channels?contact_channel_id=${channelOfB.id}`, {
+      headers: server(other),
+    });
+    expect(values(byIdFromB.body.items)).toEqual([inB.body.primary_email]);
+    const badId = await api(test.url, "/api/v1/contact-channels?contact_channel_id=nope", {
+      headers: server(),
+    });
+    expect(badId.body.code).toBe("SCHEMA_ERROR");
   });
 });
