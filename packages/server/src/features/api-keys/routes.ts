@@ -111,20 +111,23 @@ function routesForKeyType(type: ApiKeyType) {
   };
 
   /**
-   * The owner to look a key up under: the query's (team keys always name their team), else for
-   * clients their own user; server and admin access may look up any key.
+   * The key a caller asks for by id: under the owner the query names (team keys always name their
+   * team); without one, any key of the project, which a client must then own (upstream's 403 when not).
    */
-  const ownerForLookup = async (
+  const findForCaller = async (
     app: AppContext,
     auth: RequestAuth,
     raw: { method: string; url: string },
     query: Record<string, string | undefined>,
-  ): Promise<string | undefined> => {
+    id: string,
+  ) => {
     const owner = type === "team" ? requireOwnerParam(query[ownerField], raw) : query[ownerField];
-    if (owner !== undefined) return authorize(app, auth, owner);
-    if (auth.type !== "client") return undefined;
-    if (!auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
-    return auth.user.id;
+    if (owner !== undefined) return find(app, auth, id, await authorize(app, auth, owner));
+    if (auth.type === "client" && !auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
+    const row = await find(app, auth, id, undefined);
+    const ownerId = row[ownerColumn];
+    if (auth.type === "client" && ownerId) await authorize(app, auth, ownerId);
+    return row;
   };
 
   return [
@@ -218,8 +221,13 @@ function routesForKeyType(type: ApiKeyType) {
       },
       handler: async ({ auth, params, query, app, raw }) => {
         assertEnabled(auth);
-        const ownerId = await ownerForLookup(app, auth, raw, query as Record<string, string | undefined>);
-        const row = await find(app, auth, params.api_key_id, ownerId);
+        const row = await findForCaller(
+          app,
+          auth,
+          raw,
+          query as Record<string, string | undefined>,
+          params.api_key_id,
+        );
         return json(view(type, row, { last_four: row.last_four }));
       },
     }),
@@ -239,8 +247,13 @@ function routesForKeyType(type: ApiKeyType) {
       },
       handler: async ({ auth, params, query, body, app, raw }) => {
         assertEnabled(auth);
-        const ownerId = await ownerForLookup(app, auth, raw, query as Record<string, string | undefined>);
-        const existing = await find(app, auth, params.api_key_id, ownerId);
+        const existing = await findForCaller(
+          app,
+          auth,
+          raw,
+          query as Record<string, string | undefined>,
+          params.api_key_id,
+        );
         const row = await app.database.db
           .updateTable("api_keys")
           .set((eb) => ({

@@ -101,23 +101,32 @@ export const tokenRoutes = [
   ...(["projects-anonymous-users", "projects-restricted-users"] as const).map((prefix) =>
     defineRoute({
       method: "GET",
-      path: `/${prefix}/:project_id/.well-known/jwks.json`,
-      summary: "Redirects to the project's JWKS including restricted (and anonymous) keys",
+      // The issuer of restricted (and anonymous) users' tokens: OIDC discovery under it lands on the
+      // project's own documents with the wider key set, the query kept.
+      path: `/${prefix}/:project_id/.well-known/*`,
+      summary: "Redirects to the project's .well-known documents including restricted (and anonymous) keys",
       tags: ["Sessions"],
       hidden: true,
       access: "public",
-      schemas: { params: Type.Object({ project_id: Type.String() }, { additionalProperties: false }) },
-      handler: async ({ params, raw }) => {
-        const version = raw.url.split("/")[2];
-        const include =
-          prefix === "projects-anonymous-users" ? "include_anonymous=true" : "include_restricted=true";
+      schemas: {
+        params: Type.Object(
+          { project_id: Type.String(), "*": Type.String() },
+          { additionalProperties: false },
+        ),
+        query: Type.Object({}, { additionalProperties: Type.String() }),
+      },
+      handler: async ({ raw }) => {
+        const target = new URL(raw.url, "http://localhost");
+        target.pathname = target.pathname.replace(`/${prefix}/`, "/projects/");
+        target.searchParams.set(
+          prefix === "projects-anonymous-users" ? "include_anonymous" : "include_restricted",
+          "true",
+        );
         return {
           kind: "text",
           status: 307,
           body: "",
-          headers: {
-            location: `/api/${version}/projects/${encodeURIComponent(params.project_id)}/.well-known/jwks.json?${include}`,
-          },
+          headers: { location: `${target.pathname}${target.search}` },
         };
       },
     }),

@@ -258,9 +258,12 @@ export const contactChannelRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const user = requireUserSchema(auth, raw);
-      const primary = user.channels.find((c) => c.is_primary)?.value ?? null;
+      const primaryChannel = user.channels.find((c) => c.is_primary);
+      const primary = primaryChannel?.value ?? null;
       if (normalizeEmail(body.email) !== primary)
         throw new KnownError("EMAIL_IS_NOT_PRIMARY_EMAIL", body.email, primary);
+      // Upstream's order: an address already verified is said so whatever the link.
+      if (primaryChannel?.is_verified) throw new KnownError("EMAIL_ALREADY_VERIFIED");
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
       await sendContactVerification(app, auth, user.id, null, body.callback_url);

@@ -181,8 +181,19 @@ export const permissionRoutes = [
         .where("user_id", "=", userId)
         .where("permission_id", "=", params.permission_id)
         .executeTakeFirst();
-      if (Number(deleted.numDeletedRows) === 0)
+      if (Number(deleted.numDeletedRows) === 0) {
+        // Nothing to revoke: upstream's answer names a missing user before a missing grant.
+        const user = isUuid(userId)
+          ? await app.database.db
+              .selectFrom("users")
+              .select("id")
+              .where("tenancy_id", "=", auth.tenancy.id)
+              .where("id", "=", userId)
+              .executeTakeFirst()
+          : undefined;
+        if (!user) throw new KnownError("USER_NOT_FOUND");
         throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
+      }
       return success();
     },
   }),
@@ -274,8 +285,19 @@ export const permissionRoutes = [
             .where("permission_id", "=", params.permission_id)
             .executeTakeFirst()
         : { numDeletedRows: 0n };
-      if (Number(deleted.numDeletedRows) === 0)
+      if (Number(deleted.numDeletedRows) === 0) {
+        // Nothing to revoke: upstream's answer names a missing user before a missing grant.
+        const user = isUuid(userId)
+          ? await app.database.db
+              .selectFrom("users")
+              .select("id")
+              .where("tenancy_id", "=", auth.tenancy.id)
+              .where("id", "=", userId)
+              .executeTakeFirst()
+          : undefined;
+        if (!user) throw new KnownError("USER_NOT_FOUND");
         throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
+      }
       return success();
     },
   }),
