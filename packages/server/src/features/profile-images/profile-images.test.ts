@@ -11,6 +11,7 @@ import {
   type TestProject,
   type TestServer,
 } from "../../../test/server.ts";
+import { CLIENT_UPLOADS_PER_HOUR } from "./store.ts";
 
 /** Inline profile images: stored once, replaced by the URL they are served from. */
 let test: TestServer;
@@ -357,5 +358,32 @@ describe("profile images", () => {
       headers: serverHeaders(other),
     });
     expect(await status(kept.body.profile_image_url)).toBe(200);
+  });
+
+  it("lets a client's user upload 30 pictures an hour, counting only the ones kept; servers are not limited", async () => {
+    const session = await signUpWithPassword(test, project);
+    const upload = (image: string, headers = clientHeaders(project, session.access_token)) =>
+      api(test.url, "/api/v1/users/me", { method: "PATCH", headers, body: { profile_image_url: image } });
+    // A refused picture is not kept, so it does not count.
+    expect((await upload(dataUrl(png(5000, 1)))).status).toBe(400);
+    for (let i = 1; i <= CLIENT_UPLOADS_PER_HOUR; i++)
+      expect((await upload(dataUrl(png(i, i)))).status).toBe(200);
+    const over = await upload(dataUrl(png(2, 2)));
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get("retry-after"))).toBeGreaterThan(0);
+    const me = await api(test.url, "/api/v1/users/me", {
+      headers: clientHeaders(project, session.access_token),
+    });
+    expect(me.body.profile_image_url).toMatch(IMAGE_URL);
+    expect((await fetchImage(me.body.profile_image_url)).body.readUInt32BE(16)).toBe(CLIENT_UPLOADS_PER_HOUR);
+    // Another user of the project has a budget of their own; a server uploads for anyone.
+    const other = await signUpWithPassword(test, project);
+    expect((await upload(dataUrl(png(3, 3)), clientHeaders(project, other.access_token))).status).toBe(200);
+    const byServer = await api(test.url, `/api/v1/users/${session.user_id}`, {
+      method: "PATCH",
+      headers: serverHeaders(project),
+      body: { profile_image_url: dataUrl(png(4, 4)) },
+    });
+    expect(byServer.status).toBe(200);
   });
 });

@@ -3,6 +3,7 @@ import { sql } from "kysely";
 import type { AppContext } from "../../app-context.ts";
 import { StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
+import { rateLimited } from "../auth/rate-limit.ts";
 import type { Db } from "../users/records.ts";
 import { decodeImageDataUrl, FILE_EXTENSIONS, isImageDataUrl } from "./images.ts";
 
@@ -17,6 +18,24 @@ export type ImageFolder = (typeof IMAGE_FOLDERS)[number];
 /** A URL served by this store, and the image's id in it. */
 const STORED_IMAGE =
   /\/api\/v1\/profile-images\/[a-z-]+\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.[a-z]+$/;
+
+/** Pictures a signed-in user may upload from a client in any hour; servers are not limited. */
+export const CLIENT_UPLOADS_PER_HOUR = 30;
+
+/**
+ * Counts a client's upload against its user's hourly budget (429 past it). It counts in the write's
+ * transaction, so only uploads that are kept count: a refused write, this 429 included, takes its
+ * count back.
+ */
+async function countClientUpload(db: Db, auth: RequestAuth): Promise<void> {
+  if (auth.type !== "client" || !auth.user) return;
+  await rateLimited(
+    db,
+    [{ bucket: `profile-image:${auth.tenancy.id}:${auth.user.id}`, limit: CLIENT_UPLOADS_PER_HOUR }],
+    3600,
+    sql<{ counted: boolean }>`SELECT true AS counted`,
+  );
+}
 
 /** The path an image is served from, below `/api/v1`. */
 export const imagePath = (folder: ImageFolder, file: string) => `/profile-images/${folder}/${file}`;
@@ -43,6 +62,7 @@ export async function profileImageField(
 ): Promise<string | null | undefined> {
   if (value === null || value === undefined) return value;
   if (isImageDataUrl(value)) {
+    await countClientUpload(db, auth);
     const image = decodeImageDataUrl(value);
     const file = `${randomUUID()}.${FILE_EXTENSIONS[image.format]}`;
     await db
