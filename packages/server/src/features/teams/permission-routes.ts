@@ -85,6 +85,25 @@ async function assertTeamMember(app: AppContext, auth: RequestAuth, teamId: stri
   if (!member) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
 }
 
+/** Why a revocation deleted nothing: upstream names a missing user before a missing grant. */
+async function nothingToRevoke(
+  app: AppContext,
+  auth: RequestAuth,
+  userId: string,
+  permissionId: string,
+): Promise<never> {
+  const user = isUuid(userId)
+    ? await app.database.db
+        .selectFrom("users")
+        .select("id")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("id", "=", userId)
+        .executeTakeFirst()
+    : undefined;
+  if (!user) throw new KnownError("USER_NOT_FOUND");
+  throw new KnownError("PERMISSION_NOT_FOUND", permissionId);
+}
+
 export const permissionRoutes = [
   defineRoute({
     method: "GET",
@@ -181,19 +200,8 @@ export const permissionRoutes = [
         .where("user_id", "=", userId)
         .where("permission_id", "=", params.permission_id)
         .executeTakeFirst();
-      if (Number(deleted.numDeletedRows) === 0) {
-        // Nothing to revoke: upstream's answer names a missing user before a missing grant.
-        const user = isUuid(userId)
-          ? await app.database.db
-              .selectFrom("users")
-              .select("id")
-              .where("tenancy_id", "=", auth.tenancy.id)
-              .where("id", "=", userId)
-              .executeTakeFirst()
-          : undefined;
-        if (!user) throw new KnownError("USER_NOT_FOUND");
-        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
-      }
+      if (Number(deleted.numDeletedRows) === 0)
+        await nothingToRevoke(app, auth, userId, params.permission_id);
       return success();
     },
   }),
@@ -285,19 +293,8 @@ export const permissionRoutes = [
             .where("permission_id", "=", params.permission_id)
             .executeTakeFirst()
         : { numDeletedRows: 0n };
-      if (Number(deleted.numDeletedRows) === 0) {
-        // Nothing to revoke: upstream's answer names a missing user before a missing grant.
-        const user = isUuid(userId)
-          ? await app.database.db
-              .selectFrom("users")
-              .select("id")
-              .where("tenancy_id", "=", auth.tenancy.id)
-              .where("id", "=", userId)
-              .executeTakeFirst()
-          : undefined;
-        if (!user) throw new KnownError("USER_NOT_FOUND");
-        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
-      }
+      if (Number(deleted.numDeletedRows) === 0)
+        await nothingToRevoke(app, auth, userId, params.permission_id);
       return success();
     },
   }),
