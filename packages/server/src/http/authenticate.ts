@@ -11,6 +11,9 @@ import {
 import { selectUser, type UserRecord } from "../features/users/records.ts";
 import { stackHeader } from "./headers.ts";
 
+/** What the SDK sends as its publishable client key when a project requires none. */
+export const PUBLIC_CLIENT_SENTINEL = "__stack_public_client__";
+
 export const accessTypes = ["client", "server", "admin"] as const;
 export type AccessType = (typeof accessTypes)[number];
 
@@ -122,7 +125,8 @@ async function checkCredential(
   }
 
   const { kind } = keyHeaderFor[accessType];
-  if (presentedKey === undefined) {
+  // The SDK's stand-in for "no publishable key", which it also sends as this header.
+  if (presentedKey === undefined || (accessType === "client" && presentedKey === PUBLIC_CLIENT_SENTINEL)) {
     if (accessType === "client") {
       const required = project.branches.get("main")?.config.project.requirePublishableClientKey ?? false;
       if (required) throw new KnownError("PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT", project.id);

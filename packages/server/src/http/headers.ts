@@ -5,8 +5,11 @@ import type { IncomingHttpHeaders } from "node:http";
  * spelled `x-hexclave-*`. Both are accepted, identically; the `x-stack-` spelling wins if both come.
  */
 export function stackHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[`x-stack-${name}`] ?? headers[`x-hexclave-${name}`];
-  return Array.isArray(value) ? value[0] : value;
+  // An empty header is no header, as upstream reads them: the SDK sends empty key headers when it has
+  // no key (a server app signed in through the dashboard) and expects the "required" error.
+  const present = (value: string | string[] | undefined) =>
+    (Array.isArray(value) ? value[0] : value) || undefined;
+  return present(headers[`x-stack-${name}`]) ?? present(headers[`x-hexclave-${name}`]);
 }
 
 const requestHeaderNames = [

@@ -661,3 +661,122 @@ describe("sign-in rate limit", { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe("password routes in upstream's order, and where passwords are off", () => {
+  it("checks the new password's rules first, and refuses every password route once passwords are off", async () => {
+    const user = await signUp();
+    const asUser = client(project, { "x-stack-access-token": user.access_token });
+    const post = (path: string, body: Record<string, unknown>, headers = asUser) =>
+      api(test.url, `/api/v1/auth/password/${path}`, { method: "POST", headers, body });
+    // A wrong old password and a short new one: the rules speak first.
+    expect((await post("update", { old_password: "not it at all", new_password: "short" })).body.code).toBe(
+      "PASSWORD_TOO_SHORT",
+    );
+    // So on set, before "already has a password".
+    expect((await post("set", { password: "short" })).body.code).toBe("PASSWORD_TOO_SHORT");
+    expect((await post("set", { password: "long enough one" })).text).toBe(
+      "User already has a password set.",
+    );
+
+    const noPasswords = await createTestProject(test, "Passwords off");
+    const signedUp = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: client(noPasswords),
+      body: { email: freshEmail(), password: "made before it was off" },
+    });
+    await api(test.url, "/api/v1/internal/config/override/environment", {
+      method: "PATCH",
+      headers: keyHeaders(noPasswords.projectId, "admin", noPasswords.keys),
+      body: { config_override_string: JSON.stringify({ "auth.password.allowSignIn": false }) },
+    });
+    const there = client(noPasswords, { "x-stack-access-token": signedUp.body.access_token });
+    for (const [path, body] of [
+      ["update", { old_password: "made before it was off", new_password: "a new one for it" }],
+      ["set", { password: "a new one for it" }],
+      ["send-reset-code", { email: "anyone@example.com", callback_url: "http://localhost:3000/reset" }],
+      ["reset", { code: "a".repeat(45), password: "a new one for it" }],
+    ] as const) {
+      const refused = await post(path, body, there);
+      expect(refused.body.code, path).toBe("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+    }
+  });
+
+  it("upgrades no anonymous user through password sign-up while sign-ups are off", async () => {
+    const closed = await createTestProject(test, "Sign-ups off");
+    const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: client(closed),
+    });
+    await api(test.url, "/api/v1/internal/config/override/environment", {
+      method: "PATCH",
+      headers: keyHeaders(closed.projectId, "admin", closed.keys),
+      body: { config_override_string: JSON.stringify({ "auth.allowSignUp": false }) },
+    });
+    const refused = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: client(closed, {
+        "x-stack-access-token": anonymous.body.access_token,
+        "x-stack-allow-anonymous-user": "true",
+      }),
+      body: { email: freshEmail(), password: "would be an upgrade" },
+    });
+    expect(refused.body.code).toBe("SIGN_UP_NOT_ENABLED");
+    const still = await api(test.url, `/api/v1/users/${anonymous.body.user_id}`, { headers: server(closed) });
+    expect(still.body.is_anonymous).toBe(true);
+  });
+});
+
+describe("request headers as the SDK sends them", () => {
+  it("reads an empty header as none, and takes the SDK's stand-in for no publishable key", async () => {
+    const emptyServerKey = await api(test.url, "/api/v1/users", {
+      headers: {
+        "x-stack-project-id": project.projectId,
+        "x-stack-access-type": "server",
+        "x-stack-secret-server-key": "",
+      },
+    });
+    expect(emptyServerKey.body.code).toBe("SERVER_AUTHENTICATION_REQUIRED");
+    const emptyAdminKey = await api(test.url, "/api/v1/internal/api-keys", {
+      headers: {
+        "x-stack-project-id": project.projectId,
+        "x-stack-access-type": "admin",
+        "x-stack-super-secret-admin-key": "",
+      },
+    });
+    expect(emptyAdminKey.body.code).toBe("ADMIN_AUTHENTICATION_REQUIRED");
+    const emptyToken = await api(test.url, "/api/v1/users/me", {
+      headers: client(project, { "x-stack-access-token": "" }),
+    });
+    expect(emptyToken.body.code).toBe("CANNOT_GET_OWN_USER_WITHOUT_USER");
+    // An empty x-stack- header does not hide the x-hexclave- spelling of it.
+    const user = await signUp();
+    const hexclave = await api(test.url, "/api/v1/users/me", {
+      headers: client(project, { "x-stack-access-token": "", "x-hexclave-access-token": user.access_token }),
+    });
+    expect(hexclave.body.id).toBe(user.user_id);
+
+    const sentinel = client(project, { "x-stack-publishable-client-key": "__stack_public_client__" });
+    expect((await api(test.url, "/api/v1/projects/current", { headers: sentinel })).status).toBe(200);
+    const requiring = await createTestProject(test, "Keys required");
+    const required = await api(test.url, "/api/v1/internal/config/override/project", {
+      method: "PATCH",
+      headers: keyHeaders(requiring.projectId, "admin", requiring.keys),
+      body: { config_override_string: JSON.stringify({ "project.requirePublishableClientKey": true }) },
+    });
+    expect(required.status).toBe(200);
+    const refused = await api(test.url, "/api/v1/projects/current", {
+      headers: client(requiring, { "x-stack-publishable-client-key": "__stack_public_client__" }),
+    });
+    expect(refused.body.code).toBe("PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT");
+  });
+
+  it("asks for the refresh token header by name when a refresh comes without one", async () => {
+    const missing = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: client(),
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.code).toBe("SCHEMA_ERROR");
+    expect(missing.body.error).toContain("headers.x-stack-refresh-token must be defined");
+  });
+});

@@ -7,14 +7,15 @@ import { tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { sendEmail } from "../emails/outbox.ts";
-import { lockAuthEmail, lockUser } from "../users/records.ts";
+import { type Db, lockAuthEmail, lockUser } from "../users/records.ts";
 import { emailAddress } from "../users/schemas.ts";
-import { createUser, normalizeEmail } from "../users/service.ts";
+import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { assessBotChallenge, type BotChallengeAssessment, botChallengeFields } from "./bot-challenge.ts";
 import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
+import { requireSecondFactor } from "./second-factor.ts";
 import { checkSignUp } from "./sign-up-checks.ts";
 import { recordSignUpAssessment } from "./sign-up-risk.ts";
 import { isTrustedUrl } from "./trusted-urls.ts";
@@ -39,6 +40,53 @@ async function countWrongOtpGuess(auth: RequestAuth, db: Parameters<typeof check
                AND data->>'nonce_digest' = ${nonceDigest(fullCode.slice(OTP_LENGTH))}`.execute(db);
 }
 
+type OtpOutcome =
+  | {
+      tokens: { access_token: string; refresh_token: string; user_id: string; is_new_user: boolean };
+      /** A new user, not an anonymous one upgraded: the sign-up analytics count. */
+      signedUp: boolean;
+    }
+  | { secondFactorFor: string };
+
+/**
+ * The account a code for `email` signs in to, if one has the address for signing in. Only a verified
+ * address lets a code in: anyone may sign an unverified address up with a password, and a code sent to
+ * its real owner must not open that account (whose password its creator keeps). Signing in with a code
+ * adds the method to the account. Call it holding the address's lock.
+ */
+async function otpAccount(
+  trx: Db,
+  auth: RequestAuth,
+  email: string,
+): Promise<{ userId: string; hasTotp: boolean } | null> {
+  const channel = await trx
+    .selectFrom("contact_channels")
+    .select(["user_id", "is_verified", "value"])
+    .where("tenancy_id", "=", auth.tenancy.id)
+    .where("type", "=", "email")
+    .where("value", "=", email)
+    .where("used_for_auth", "=", true)
+    .executeTakeFirst();
+  // A user deleted since it was found leaves the address free: the code signs up anew.
+  if (!channel || !(await lockUser(trx, auth.tenancy.id, channel.user_id))) return null;
+  if (!channel.is_verified) throw new KnownError("USER_EMAIL_ALREADY_EXISTS", channel.value, true);
+  const user = await trx
+    .selectFrom("users")
+    .select(["otp_auth_enabled", sql<boolean>`totp_secret IS NOT NULL`.as("has_totp")])
+    .where("tenancy_id", "=", auth.tenancy.id)
+    .where("id", "=", channel.user_id)
+    .executeTakeFirstOrThrow();
+  if (!user.otp_auth_enabled) {
+    await trx
+      .updateTable("users")
+      .set({ otp_auth_enabled: true, updated_at: new Date() })
+      .where("tenancy_id", "=", auth.tenancy.id)
+      .where("id", "=", channel.user_id)
+      .execute();
+  }
+  return { userId: channel.user_id, hasTotp: user.has_totp };
+}
+
 export const otpRoutes = [
   defineRoute({
     method: "POST",
@@ -61,6 +109,9 @@ export const otpRoutes = [
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
       const email = normalizeEmail(body.email);
+      // Whether the address has an account, and whether that account would take a code, is only said
+      // when a code is used (upstream says it here): asking for a code must not tell a stranger which
+      // addresses are registered.
       // Checked when the code is asked for; it counts if the code then creates an account.
       const challenge = await assessBotChallenge(
         app,
@@ -74,6 +125,7 @@ export const otpRoutes = [
         tenancyId: auth.tenancy.id,
         purpose: "otp_sign_in",
         data: { email, bot_challenge: challenge },
+        // A quarter of an hour (upstream: a week): a six-character code must not stay guessable long.
         lifetimeMs: 15 * 60 * 1000,
       });
       const nonce = fullCode.slice(OTP_LENGTH);
@@ -100,7 +152,7 @@ export const otpRoutes = [
     handler: async ({ auth, body, app, raw }) => {
       assertOtpEnabled(auth);
       const origin = endUserOrigin(app, raw);
-      const signedIn = app.database.db.transaction().execute(async (trx) => {
+      const signedIn = app.database.db.transaction().execute(async (trx): Promise<OtpOutcome> => {
         const data = await checkCode(trx, {
           tenancyId: auth.tenancy.id,
           purpose: "otp_sign_in",
@@ -109,59 +161,54 @@ export const otpRoutes = [
         });
         const email = String(data.email);
         await lockAuthEmail(trx, auth.tenancy.id, email);
-        const existing = await trx
-          .selectFrom("contact_channels")
-          .select("user_id")
-          .where("tenancy_id", "=", auth.tenancy.id)
-          .where("type", "=", "email")
-          .where("value", "=", email)
-          .where("used_for_auth", "=", true)
-          .executeTakeFirst();
-        let userId = existing?.user_id;
-        // A user deleted since it was found leaves the address free: the code signs up anew.
-        if (userId && !(await lockUser(trx, auth.tenancy.id, userId))) userId = undefined;
-        const isNewUser = !userId;
-        if (userId) {
-          // Receiving the code proves the address.
-          await trx
-            .updateTable("contact_channels")
-            .set({ is_verified: true })
-            .where("tenancy_id", "=", auth.tenancy.id)
-            .where("user_id", "=", userId)
-            .where("value", "=", email)
-            .execute();
-        } else {
-          if (!auth.tenancy.config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
-          const { restriction, assessment } = await checkSignUp(app, trx, auth, {
-            email,
-            origin,
-            authMethod: "otp",
-            // Codes sent before bot challenges were recorded passed none: they are scored as passed.
-            challenge: (data.bot_challenge as BotChallengeAssessment | undefined) ?? { status: "ok" },
-          });
-          userId = await createUser(trx, tenancyContext(auth), {
-            primary_email: email,
-            primary_email_verified: true,
-            primary_email_auth_enabled: true,
-            otp_auth_enabled: true,
-            ...restriction,
-          });
-          await recordSignUpAssessment(trx, auth.tenancy.id, userId, assessment);
+        const account = await otpAccount(trx, auth, email);
+        if (account?.hasTotp) return { secondFactorFor: account.userId };
+        if (account) {
+          const tokens = await signIn(app, trx, auth, account.userId, { origin });
+          return { tokens: { ...tokens, is_new_user: false }, signedUp: false };
         }
-        return {
-          ...(await signIn(app, trx, auth, userId, { origin })),
-          is_new_user: isNewUser,
+        if (!auth.tenancy.config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
+        const { restriction, assessment } = await checkSignUp(app, trx, auth, {
+          email,
+          origin,
+          authMethod: "otp",
+          // Codes sent before bot challenges were recorded passed none: they are scored as passed.
+          challenge: (data.bot_challenge as BotChallengeAssessment | undefined) ?? { status: "ok" },
+        });
+        const newAccount = {
+          primary_email: email,
+          primary_email_verified: true,
+          primary_email_auth_enabled: true,
+          otp_auth_enabled: true,
+          ...restriction,
         };
+        // An anonymous user signing in with a new address becomes its account, keeping its id (unless a
+        // concurrent sign-up upgraded it meanwhile: then this is a sign-up of its own).
+        const upgrading = auth.user?.is_anonymous ? auth.user : null;
+        const upgrade = upgrading && (await lockUser(trx, auth.tenancy.id, upgrading.id))?.is_anonymous;
+        let userId: string;
+        if (upgrade) {
+          userId = upgrading.id;
+          await updateUser(trx, tenancyContext(auth), userId, { is_anonymous: false, ...newAccount });
+        } else {
+          userId = await createUser(trx, tenancyContext(auth), newAccount);
+        }
+        await recordSignUpAssessment(trx, auth.tenancy.id, userId, assessment);
+        const tokens = await signIn(app, trx, auth, userId, { origin });
+        return { tokens: { ...tokens, is_new_user: true }, signedUp: !upgrade };
       });
       // Counted once the transaction is over: the guess must outlive its rollback, and a second
       // connection taken while the first is held lets a burst of wrong guesses starve the pool.
-      const result = await signedIn.catch(async (error) => {
+      const outcome = await signedIn.catch(async (error) => {
         if (error instanceof KnownError && error.code === "VERIFICATION_CODE_NOT_FOUND")
           await countWrongOtpGuess(auth, app.database.db, body.code);
         throw error;
       });
-      if (result.is_new_user) recordSignUp(app, auth, result.user_id, "otp");
-      return json(result);
+      // The code is used either way; a user with TOTP still has that step to take.
+      if ("secondFactorFor" in outcome)
+        return requireSecondFactor(app.database.db, auth.tenancy.id, { user_id: outcome.secondFactorFor });
+      if (outcome.signedUp) recordSignUp(app, auth, outcome.tokens.user_id, "otp");
+      return json(outcome.tokens);
     },
   }),
   checkCodeRoute(

@@ -8,6 +8,7 @@ import {
   type TestProject,
   type TestServer,
 } from "../../../test/server.ts";
+import { totpAt } from "./totp.ts";
 
 let test: TestServer;
 let mailbox: Mailbox;
@@ -132,6 +133,130 @@ describe("one-time codes and magic links", () => {
       expect(miss.body.code).toBe("VERIFICATION_CODE_NOT_FOUND");
     } finally {
       await solo.close();
+    }
+  });
+});
+
+describe("which account a code opens", () => {
+  const server = () => keyHeaders(project.projectId, "server", project.keys);
+  const setConfig = (override: Record<string, unknown>) =>
+    api(test.url, "/api/v1/internal/config/override/environment", {
+      method: "PATCH",
+      headers: keyHeaders(project.projectId, "admin", project.keys),
+      body: { config_override_string: JSON.stringify(override) },
+    });
+  /** Asks for a code for `email` and reads it from the e-mail: the six characters plus the nonce. */
+  async function codeFor(email: string, extraHeaders: Record<string, string> = {}) {
+    const sent = await api(test.url, "/api/v1/auth/otp/send-sign-in-code", {
+      method: "POST",
+      headers: { ...headers(), ...extraHeaders },
+      body: { email, callback_url: "http://localhost:3000/magic" },
+    });
+    // Asking for a code says nothing about the address: the answer is the same for every one.
+    expect(sent.status).toBe(200);
+    const mail = await mailbox.waitFor(email, /sign-in code/);
+    return /: ([0-9A-Z]{6})$/.exec(mail.subject)![1]! + sent.body.nonce;
+  }
+  const signIn = (code: string, extraHeaders: Record<string, string> = {}) =>
+    api(test.url, "/api/v1/auth/otp/sign-in", {
+      method: "POST",
+      headers: { ...headers(), ...extraHeaders },
+      body: { code },
+    });
+  const unique = (name: string) => `${name}-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`;
+
+  beforeAll(async () => {
+    await setConfig({ "auth.otp.allowSignIn": true });
+  });
+
+  it("does not open an account whose address nobody has proven: its creator may be someone else", async () => {
+    const email = unique("squatted");
+    const squatter = await api(test.url, "/api/v1/auth/password/sign-up", {
+      method: "POST",
+      headers: headers(),
+      body: { email, password: "the squatter's password" },
+    });
+    const refused = await signIn(await codeFor(email));
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({
+      code: "USER_EMAIL_ALREADY_EXISTS",
+      details: { email, would_work_if_email_was_verified: true },
+    });
+    // Once the address is verified, the code signs in to that account and adds the method to it.
+    await api(test.url, `/api/v1/users/${squatter.body.user_id}`, {
+      method: "PATCH",
+      headers: server(),
+      body: { primary_email_verified: true },
+    });
+    const accepted = await signIn(await codeFor(email));
+    expect(accepted.body).toMatchObject({ user_id: squatter.body.user_id, is_new_user: false });
+    const user = await api(test.url, `/api/v1/users/${squatter.body.user_id}`, { headers: server() });
+    expect(user.body.otp_auth_enabled).toBe(true);
+  });
+
+  it("asks a user with TOTP for the second factor, with the code used up", async () => {
+    const email = unique("totp");
+    const created = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { primary_email: email, primary_email_verified: true, primary_email_auth_enabled: true },
+    });
+    const secret = Buffer.from("otp second factor!");
+    await api(test.url, `/api/v1/users/${created.body.id}`, {
+      method: "PATCH",
+      headers: server(),
+      body: { totp_secret_base64: secret.toString("base64") },
+    });
+    const code = await codeFor(email);
+    const first = await signIn(code);
+    expect(first.status).toBe(400);
+    expect(first.body.code).toBe("MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+    expect((await signIn(code)).body.code).toBe("VERIFICATION_CODE_ALREADY_USED");
+    const second = await api(test.url, "/api/v1/auth/mfa/sign-in", {
+      method: "POST",
+      headers: headers(),
+      body: {
+        type: "totp",
+        totp: totpAt(secret, Date.now() / 1000),
+        code: first.body.details.attempt_code,
+      },
+    });
+    expect(second.status).toBe(200);
+    expect(second.body).toMatchObject({ user_id: created.body.id, is_new_user: false });
+  });
+
+  it("makes an anonymous user the account of a new address, keeping its id", async () => {
+    const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: headers(),
+    });
+    const asAnonymous = {
+      "x-stack-access-token": anonymous.body.access_token,
+      "x-stack-allow-anonymous-user": "true",
+    };
+    const email = unique("upgraded");
+    const signedIn = await signIn(await codeFor(email, asAnonymous), asAnonymous);
+    expect(signedIn.body).toMatchObject({ user_id: anonymous.body.user_id, is_new_user: true });
+    const user = await api(test.url, `/api/v1/users/${anonymous.body.user_id}`, { headers: server() });
+    expect(user.body).toMatchObject({
+      is_anonymous: false,
+      primary_email: email,
+      primary_email_verified: true,
+      otp_auth_enabled: true,
+    });
+  });
+
+  it("signs no new address up while sign-ups are off, but still signs known ones in", async () => {
+    const known = unique("known");
+    const existing = await signIn(await codeFor(known));
+    await setConfig({ "auth.otp.allowSignIn": true, "auth.allowSignUp": false });
+    try {
+      const refused = await signIn(await codeFor(unique("newcomer")));
+      expect(refused.body.code).toBe("SIGN_UP_NOT_ENABLED");
+      const again = await signIn(await codeFor(known));
+      expect(again.body).toMatchObject({ user_id: existing.body.user_id, is_new_user: false });
+    } finally {
+      await setConfig({ "auth.otp.allowSignIn": true, "auth.allowSignUp": true });
     }
   });
 });

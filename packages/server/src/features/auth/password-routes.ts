@@ -1,6 +1,7 @@
 import { createHash, randomInt } from "node:crypto";
 import Type from "typebox";
 import { KnownError, StatusError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
 import { stackHeader } from "../../http/headers.ts";
 import { requireUserSchema, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
@@ -17,6 +18,7 @@ import { endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { rateLimited } from "./rate-limit.ts";
+import { requireSecondFactor } from "./second-factor.ts";
 import { revokeUserSessions, sessionIdOfRefreshToken } from "./sessions.ts";
 import { checkSignUp } from "./sign-up-checks.ts";
 import { recordSignUpAssessment } from "./sign-up-risk.ts";
@@ -43,6 +45,11 @@ const tokenPair = Type.Object({
   user_id: Type.String(),
 });
 
+function assertPasswordAuthEnabled(auth: RequestAuth): void {
+  if (!auth.tenancy.config.auth.password.allowSignIn)
+    throw new KnownError("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+}
+
 export const passwordRoutes = [
   defineRoute({
     method: "POST",
@@ -64,15 +71,16 @@ export const passwordRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const config = auth.tenancy.config;
-      if (!config.auth.password.allowSignIn) throw new KnownError("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+      assertPasswordAuthEnabled(auth);
       if (
         body.verification_callback_url !== undefined &&
         !isTrustedUrl(config, body.verification_callback_url)
       ) {
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
       }
+      // Upgrading an anonymous user is a sign-up too: it needs sign-ups on (anonymous ones do not).
+      if (!config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
       const upgrading = auth.user?.is_anonymous ? auth.user : null;
-      if (!config.auth.allowSignUp && !upgrading) throw new KnownError("SIGN_UP_NOT_ENABLED");
       assertPasswordRules(body.password);
       const email = normalizeEmail(body.email);
       const origin = endUserOrigin(app, raw);
@@ -92,7 +100,6 @@ export const passwordRoutes = [
         // A concurrent sign-up may have upgraded this user meanwhile: this one then signs up anew, as
         // it would have had it come second.
         const upgrade = upgrading && (await lockUser(trx, auth.tenancy.id, upgrading.id))?.is_anonymous;
-        if (!upgrade && !config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
         let userId: string;
         if (upgrade) {
           userId = upgrading.id;
@@ -136,8 +143,7 @@ export const passwordRoutes = [
       response: tokenPair,
     },
     handler: async ({ auth, body, app, raw }) => {
-      if (!auth.tenancy.config.auth.password.allowSignIn)
-        throw new KnownError("PASSWORD_AUTHENTICATION_NOT_ENABLED");
+      assertPasswordAuthEnabled(auth);
       const email = normalizeEmail(body.email);
       const { signInRateLimit: limit, signInRateLimitWindowSeconds: window } = app.env;
       const credential = await rateLimited(
@@ -191,15 +197,12 @@ export const passwordRoutes = [
         }
       }
       if (credential.has_totp) {
-        const attemptCode = await createCode(app.database.db, {
-          tenancyId: auth.tenancy.id,
-          purpose: "mfa_sign_in",
-          // Which password this step proved, as a digest: the second step opens a session only while
-          // it is still the user's.
-          data: { user_id: credential.user_id, password_digest: passwordDigest(passwordHash) },
-          lifetimeMs: 5 * 60 * 1000,
+        // Which password this step proved, as a digest: the second step opens a session only while it
+        // is still the user's.
+        await requireSecondFactor(app.database.db, auth.tenancy.id, {
+          user_id: credential.user_id,
+          password_digest: passwordDigest(passwordHash),
         });
-        throw new KnownError("MULTI_FACTOR_AUTHENTICATION_REQUIRED", attemptCode);
       }
       return json(
         await signIn(app, app.database.db, auth, credential.user_id, {
@@ -223,6 +226,8 @@ export const passwordRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const user = requireUserSchema(auth, raw);
+      assertPasswordAuthEnabled(auth);
+      assertPasswordRules(body.new_password);
       const storedHash = (db: Db) => storedPasswordHash(db, auth.tenancy.id, user.id);
       const confirmed = async (hash: string | undefined) => {
         if (hash === undefined) throw new KnownError("USER_DOES_NOT_HAVE_PASSWORD");
@@ -231,7 +236,6 @@ export const passwordRoutes = [
       };
       const stored = await storedHash(app.database.db);
       await confirmed(stored?.password_hash);
-      assertPasswordRules(body.new_password);
       const refreshToken = stackHeader(raw.headers, "refresh-token");
       const keep = refreshToken
         ? await sessionIdOfRefreshToken(app.database.db, auth.tenancy.id, refreshToken)
@@ -265,9 +269,10 @@ export const passwordRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const user = requireUserSchema(auth, raw);
+      assertPasswordAuthEnabled(auth);
+      assertPasswordRules(body.password);
       const alreadySet = () => new StatusError(400, "User already has a password set.");
       if (user.has_password) throw alreadySet();
-      assertPasswordRules(body.password);
       const inserted = await app.database.db
         .insertInto("password_credentials")
         .values({
@@ -295,6 +300,7 @@ export const passwordRoutes = [
       ),
     },
     handler: async ({ auth, body, app }) => {
+      assertPasswordAuthEnabled(auth);
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
       const started = Date.now();
@@ -312,6 +318,8 @@ export const passwordRoutes = [
           tenancyId: auth.tenancy.id,
           purpose: "password_reset",
           data: { user_id: owner.user_id, email },
+          // An hour, not upstream's week: a reset link is a key to the account, and a stale one in an
+          // old inbox should not stay one.
           lifetimeMs: 3600 * 1000,
         });
         await sendEmail(app, {
@@ -341,6 +349,9 @@ export const passwordRoutes = [
       ),
     },
     handler: async ({ auth, body, app }) => {
+      assertPasswordAuthEnabled(auth);
+      // Before the code is checked (upstream checks the code first, and uses it up): a too-short
+      // password leaves the link working for a better one.
       assertPasswordRules(body.password);
       const hash = await hashPassword(body.password);
       await app.database.db.transaction().execute(async (trx) => {
@@ -422,7 +433,8 @@ export const passwordRoutes = [
             code: body.code,
             consume: true,
           });
-          // Codes made before the digest was recorded carry none; they expire within five minutes.
+          // A code sign-in proved no password; codes from before the digest was recorded carry none
+          // either (they expire within five minutes).
           if (typeof data.password_digest !== "string")
             return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
           // A password changed since the first step: that step's password no longer signs in.
@@ -441,7 +453,8 @@ export const passwordRoutes = [
           }
           throw error;
         });
-      return json(tokens);
+      // Nobody with a second factor is new: it was set up on an existing account.
+      return json({ ...tokens, is_new_user: false });
     },
   }),
 ];

@@ -2,7 +2,7 @@ import Type from "typebox";
 import { isMissingReference } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
-import { isUuid, resolveUserId } from "../../http/requirements.ts";
+import { isUuid, resolveUserId, schemaError } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { selectUser } from "../users/records.ts";
@@ -130,7 +130,7 @@ export const sessionRoutes = [
     schemas: {},
     handler: async ({ auth, app, raw }) => {
       const refreshToken = stackHeader(raw.headers, "refresh-token");
-      if (!refreshToken) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+      if (!refreshToken) throw schemaError(raw, ["headers.x-stack-refresh-token must be defined"]);
       const session = await useRefreshToken(app.database.db, auth.tenancy.id, refreshToken, raw.ip);
       const user = await selectUser(app.database.db, auth.tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");

@@ -1,5 +1,6 @@
 import Type from "typebox";
 import { KnownError, StatusError } from "../../errors/index.ts";
+import { PUBLIC_CLIENT_SENTINEL } from "../../http/authenticate.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { verifyProjectKey } from "../projects/index.ts";
 import { selectUser } from "../users/records.ts";
@@ -8,7 +9,6 @@ import { accessTokenFor } from "./issue.ts";
 import { useRefreshToken } from "./sessions.ts";
 import type { TokenAudience } from "./signing-keys.ts";
 
-const PUBLIC_CLIENT_SENTINEL = "__stack_public_client__";
 const booleanString = Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")]));
 
 export const tokenRoutes = [
