@@ -379,6 +379,10 @@ describe("refresh and sessions (scenarios 9–13)", () => {
     expect(
       (await api(test.url, `/api/v1/auth/sessions?user_id=${someoneElse.user_id}`, { headers })).status,
     ).toBe(403);
+    const signedOut = await api(test.url, `/api/v1/auth/sessions?user_id=${someoneElse.user_id}`, {
+      headers: client(),
+    });
+    expect(signedOut.body.code).toBe("CANNOT_GET_OWN_USER_WITHOUT_USER");
     const missing = await api(test.url, "/api/v1/auth/sessions", { headers: server() });
     expect(missing.body.code).toBe("SCHEMA_ERROR");
     expect(missing.body.error).toContain("query.user_id must be defined");
