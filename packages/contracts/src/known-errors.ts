@@ -174,7 +174,8 @@ export const knownErrors = {
   })),
   SIGN_UP_NOT_ENABLED: define(() => ({
     status: 400,
-    message: "Creation of new accounts is not enabled for this project.",
+    message:
+      "Creation of new accounts is not enabled for this project. Please ask the project owner to enable it.",
   })),
   SIGN_UP_REJECTED: define((message = "Your sign up was rejected by an administrator's sign-up rule.") => ({
     status: 403,
