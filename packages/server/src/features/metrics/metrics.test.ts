@@ -6,6 +6,7 @@ import {
   api,
   clientHeaders,
   createTestProject,
+  patchEnvironmentConfig,
   serverHeaders,
   signUpWithPassword,
   startTestServer,
@@ -37,6 +38,7 @@ function metrics(project: TestProject, query = "", headers = adminHeaders(projec
 
 /** A user with a verified e-mail that signs in with one-time codes, created from the server. */
 async function createOtpUser(project: TestProject): Promise<string> {
+  await patchEnvironmentConfig(test, project, { "auth.otp.allowSignIn": true });
   const res = await api(test.url, "/api/v1/users", {
     method: "POST",
     headers: serverHeaders(project),

@@ -114,11 +114,11 @@ export async function lockUser(
   trx: Db,
   tenancyId: string,
   userId: string,
-): Promise<{ is_anonymous: boolean; restricted_by_admin: boolean } | undefined> {
+): Promise<{ is_anonymous: boolean; restricted_by_admin: boolean; otp_auth_enabled: boolean } | undefined> {
   if (!isUuid(userId)) return undefined;
   return trx
     .selectFrom("users")
-    .select(["is_anonymous", "restricted_by_admin"])
+    .select(["is_anonymous", "restricted_by_admin", "otp_auth_enabled"])
     .where("tenancy_id", "=", tenancyId)
     .where("id", "=", userId)
     .forNoKeyUpdate()

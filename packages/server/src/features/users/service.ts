@@ -48,6 +48,10 @@ export async function withPasswordHashed<T extends { password?: string | null; p
 
 const UNNAMED_PERSONAL_TEAM = "Personal Team";
 
+function assertOtpEnabled(ctx: TenancyContext): void {
+  if (!ctx.config.auth.otp.allowSignIn) throw new StatusError(400, "OTP auth not enabled in the project");
+}
+
 function personalTeamName(displayName: string | null | undefined, email: string | null | undefined): string {
   if (displayName) return `${displayName}'s Team`;
   if (email) return `${normalizeEmail(email)}'s Team`;
@@ -63,6 +67,7 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
   if (input.password !== undefined && input.password !== null && input.password_hash !== undefined) {
     throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
   }
+  if (input.otp_auth_enabled) assertOtpEnabled(ctx);
   if ((input.primary_email_auth_enabled || input.primary_email_verified) && !input.primary_email) {
     throw new StatusError(
       400,
@@ -95,7 +100,8 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
       server_metadata: jsonColumn(input.server_metadata),
       is_anonymous: input.is_anonymous ?? false,
       otp_auth_enabled: input.otp_auth_enabled ?? false,
-      passkey_auth_enabled: input.passkey_auth_enabled ?? false,
+      // Passkeys are registered, not declared: a create that claims one has none (as upstream).
+      passkey_auth_enabled: false,
       totp_secret: totpBytes(input.totp_secret_base64) ?? null,
       restricted_by_admin: input.restricted_by_admin ?? false,
       restricted_by_admin_reason: input.restricted_by_admin_reason ?? null,
@@ -182,6 +188,14 @@ export async function updateUser(
 
   const current = await lockUser(trx, ctx.tenancyId, userId);
   if (!current) throw new KnownError("USER_NOT_FOUND");
+  // A method already on stays on whatever the project says now; a new one needs the project to allow it.
+  if (input.otp_auth_enabled && !current.otp_auth_enabled) assertOtpEnabled(ctx);
+  if (input.passkey_auth_enabled) {
+    throw new StatusError(
+      400,
+      "Cannot manually enable passkey auth, it is enabled iff there is a passkey auth method",
+    );
+  }
   assertRestrictionFields({
     restricted_by_admin: input.restricted_by_admin ?? current.restricted_by_admin,
     restricted_by_admin_reason: input.restricted_by_admin_reason,

@@ -86,7 +86,7 @@ describe("password changes and resets (scenario 14)", () => {
     const created = await api(test.url, "/api/v1/users", {
       method: "POST",
       headers: server(),
-      body: { otp_auth_enabled: true },
+      body: { display_name: "Has no password" },
     });
     const session = await api(test.url, "/api/v1/auth/sessions", {
       method: "POST",
@@ -315,6 +315,38 @@ describe("user access control (scenarios 15–17)", () => {
     const changed = await patch(hadOne.body.id, { password: "changed while off" }, noPasswords);
     expect(changed.status).toBe(200);
     expect(changed.body.has_password).toBe(true);
+  });
+
+  it("takes sign-in methods only as the project allows them, and names an unverified e-mail first", async () => {
+    const methods = await createTestProject(test, "Methods");
+    const create = (body: Record<string, unknown>) =>
+      api(test.url, "/api/v1/users", { method: "POST", headers: server(methods), body });
+    const patch = (id: string, body: Record<string, unknown>) =>
+      api(test.url, `/api/v1/users/${id}`, { method: "PATCH", headers: server(methods), body });
+    const otpOff = await create({ otp_auth_enabled: true });
+    expect(otpOff.status).toBe(400);
+    expect(otpOff.text).toBe("OTP auth not enabled in the project");
+    const user = await create({ primary_email: freshEmail(), passkey_auth_enabled: true });
+    expect(user.body.passkey_auth_enabled).toBe(false);
+    expect((await patch(user.body.id, { otp_auth_enabled: true })).text).toBe(
+      "OTP auth not enabled in the project",
+    );
+    const passkey = await patch(user.body.id, { passkey_auth_enabled: true });
+    expect(passkey.status).toBe(400);
+    expect(passkey.text).toBe(
+      "Cannot manually enable passkey auth, it is enabled iff there is a passkey auth method",
+    );
+    await setConfig({ "auth.otp.allowSignIn": true }, methods);
+    expect((await patch(user.body.id, { otp_auth_enabled: true })).body.otp_auth_enabled).toBe(true);
+    // Turned off for the project later, a method the user has stays theirs through other updates.
+    await setConfig({ "auth.otp.allowSignIn": false }, methods);
+    expect((await patch(user.body.id, { otp_auth_enabled: true, display_name: "Kept" })).status).toBe(200);
+
+    await setConfig({ "onboarding.requireEmailVerification": true }, methods);
+    const restricted = await patch(user.body.id, { restricted_by_admin: true });
+    expect(restricted.body.restricted_reason).toEqual({ type: "email_not_verified" });
+    const verified = await patch(user.body.id, { primary_email_verified: true });
+    expect(verified.body.restricted_reason).toEqual({ type: "restricted_by_administrator" });
   });
 
   it("changes the primary e-mail, keeping the old one as a secondary channel", async () => {

@@ -7,13 +7,16 @@ export const accessLevel = (type: AccessType): AccessLevel => (type === "client"
 
 export type RestrictedReason = { type: "anonymous" | "email_not_verified" | "restricted_by_administrator" };
 
-/** Why a user may not use the app yet, or null. Anonymous users are always restricted. */
+/**
+ * Why a user may not use the app yet, or null. Anonymous users are always restricted; an unverified
+ * e-mail is named before an administrator's restriction, as upstream does (the user can act on it).
+ */
 export function restrictedReason(user: UserRecord, config: RenderedConfig): RestrictedReason | null {
   if (user.is_anonymous) return { type: "anonymous" };
-  if (user.restricted_by_admin) return { type: "restricted_by_administrator" };
   if (config.onboarding.requireEmailVerification && !primaryChannel(user)?.is_verified) {
     return { type: "email_not_verified" };
   }
+  if (user.restricted_by_admin) return { type: "restricted_by_administrator" };
   return null;
 }
 
