@@ -66,7 +66,7 @@ describe("contact channels under concurrent requests", () => {
       () => channels(`/${user.user_id}/${channel.body.id}`, { method: "PATCH", body: { is_primary: true } }),
       ["DELETE FROM contact_channels WHERE user_id = $1 AND NOT is_primary"],
     );
-    expect(patched.status).toBe(404);
+    expect(patched.status).toBe(400);
     expect(patched.text).toBe("Contact channel not found");
     const deletes = await Promise.all(
       [1, 2, 3].map(() => channels(`/${user.user_id}/${channel.body.id}`, { method: "DELETE" })),

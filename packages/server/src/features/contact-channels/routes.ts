@@ -226,14 +226,18 @@ export const contactChannelRoutes = [
           consume: true,
         });
         await lockUser(trx, auth.tenancy.id, String(data.user_id));
-        await trx
+        // The address the code was sent to, on the user it was sent for (as upstream keys it): a channel
+        // changed to another address since is not verified by it.
+        const verified = await trx
           .updateTable("contact_channels")
           .set({ is_verified: true })
           .where("tenancy_id", "=", auth.tenancy.id)
           .where("user_id", "=", String(data.user_id))
-          .where("id", "=", String(data.channel_id))
+          .where("type", "=", "email")
           .where("value", "=", String(data.value))
-          .execute();
+          .executeTakeFirst();
+        if (verified.numUpdatedRows === 0n)
+          throw new StatusError(400, "Contact channel not found. Was your contact channel deleted?");
       });
       return success();
     },
@@ -308,7 +312,7 @@ export const contactChannelRoutes = [
       const value = body.value !== undefined ? normalizeEmail(body.value) : undefined;
       const updated = await app.database.db.transaction().execute(async (trx) => {
         await lockUser(trx, auth.tenancy.id, userId);
-        const channel = await requireChannel(trx, auth, userId, params.contact_channel_id, 404);
+        const channel = await requireChannel(trx, auth, userId, params.contact_channel_id, 400);
         if (body.is_primary) await demotePrimary(trx, auth.tenancy.id, userId, channel.id);
         const valueChanged = value !== undefined && value !== channel.value;
         const changes = {
@@ -371,11 +375,19 @@ export const contactChannelRoutes = [
       body: Type.Object({ callback_url: Type.String() }, { additionalProperties: false }),
     },
     handler: async ({ auth, params, body, app }) => {
-      const userId = ownUser(auth, params.user_id, "manage");
-      if (auth.type !== "client") await assertUserExists(app, auth, userId);
+      const userId = resolveUserId(auth, params.user_id);
+      if (auth.type === "client") {
+        if (!auth.user) throw new KnownError("CANNOT_GET_OWN_USER_WITHOUT_USER");
+        if (userId !== auth.user.id)
+          throw new StatusError(400, "Can only send verification code for your own user");
+      } else {
+        await assertUserExists(app, auth, userId);
+      }
+      // Upstream's order: the channel, whether it needs verifying, then the link.
+      const channel = await requireChannel(app.database.db, auth, userId, params.contact_channel_id, 404);
+      if (channel.is_verified) throw new KnownError("EMAIL_ALREADY_VERIFIED");
       if (!isTrustedUrl(auth.tenancy.config, body.callback_url))
         throw new KnownError("REDIRECT_URL_NOT_WHITELISTED");
-      const channel = await requireChannel(app.database.db, auth, userId, params.contact_channel_id, 404);
       await sendContactVerification(app, auth, userId, channel.id, body.callback_url);
       return success();
     },

@@ -160,10 +160,57 @@ describe("contact channels and verification (scenarios 20, 21)", () => {
     });
     expect(resend.status).toBe(409);
     expect(resend.body.code).toBe("EMAIL_ALREADY_VERIFIED");
+    // Already verified is said before the link is judged; another user's channel is refused first.
+    const untrustedLink = await api(
+      test.url,
+      `/api/v1/contact-channels/me/${primary.id}/send-verification-code`,
+      {
+        method: "POST",
+        headers: client(session.access_token),
+        body: { callback_url: "https://evil.example.com/verify" },
+      },
+    );
+    expect(untrustedLink.body.code).toBe("EMAIL_ALREADY_VERIFIED");
+    const stranger = await signUp();
+    const forSomeoneElse = await api(
+      test.url,
+      `/api/v1/contact-channels/${session.user_id}/${primary.id}/send-verification-code`,
+      {
+        method: "POST",
+        headers: client(stranger.access_token),
+        body: { callback_url: "http://localhost:3000/verify" },
+      },
+    );
+    expect(forSomeoneElse.status).toBe(400);
+    expect(forSomeoneElse.text).toBe("Can only send verification code for your own user");
     expect(
       (await api(test.url, "/api/v1/users/me", { headers: client(session.access_token) })).body
         .primary_email_verified,
     ).toBe(true);
+  });
+
+  it("says so when the channel a code was sent for was deleted meanwhile", async () => {
+    const session = await signUp();
+    const [primary] = (
+      await api(test.url, "/api/v1/contact-channels?user_id=me", { headers: client(session.access_token) })
+    ).body.items;
+    await api(test.url, `/api/v1/contact-channels/me/${primary.id}/send-verification-code`, {
+      method: "POST",
+      headers: client(session.access_token),
+      body: { callback_url: "http://localhost:3000/verify" },
+    });
+    const code = Mailbox.codeOf(await mailbox.waitFor(session.email, /Verify your e-mail/));
+    await api(test.url, `/api/v1/contact-channels/me/${primary.id}`, {
+      method: "DELETE",
+      headers: client(session.access_token),
+    });
+    const verify = await api(test.url, "/api/v1/contact-channels/verify", {
+      method: "POST",
+      headers: client(),
+      body: { code },
+    });
+    expect(verify.status).toBe(400);
+    expect(verify.text).toBe("Contact channel not found. Was your contact channel deleted?");
   });
 
   it("does not accept another purpose's code", async () => {
