@@ -3,6 +3,7 @@ import {
   api,
   createTestProject,
   keyHeaders,
+  signUpWithPassword,
   startTestServer,
   type TestServer,
 } from "../../../test/server.ts";
@@ -118,8 +119,16 @@ describe("dashboard project management (scenario 25)", () => {
     expect(noUser.status).toBe(401);
     expect(noUser.body.code).toBe("USER_AUTHENTICATION_REQUIRED");
     const project = await createTestProject(test);
-    const notInternal = await api(test.url, "/api/v1/internal/projects", {
+    const noUserElsewhere = await api(test.url, "/api/v1/internal/projects", {
       headers: keyHeaders(project.projectId, "client", project.keys),
+    });
+    expect(noUserElsewhere.body.code).toBe("USER_AUTHENTICATION_REQUIRED");
+    const someone = await signUpWithPassword(test, project);
+    const notInternal = await api(test.url, "/api/v1/internal/projects", {
+      headers: {
+        ...keyHeaders(project.projectId, "client", project.keys),
+        "x-stack-access-token": someone.access_token,
+      },
     });
     expect(notInternal.status).toBe(401);
     expect(notInternal.body.code).toBe("EXPECTED_INTERNAL_PROJECT");

@@ -57,8 +57,9 @@ async function adminViewIfAny(app: AppContext, projectId: string, branchId: stri
 
 /** The dashboard's project list: internal-project users manage the projects their teams own. */
 function internalUser(auth: RequestAuth) {
-  if (auth.project.id !== "internal") throw new KnownError("EXPECTED_INTERNAL_PROJECT");
+  // Upstream's order: no user is said first, whatever the project.
   if (!auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
+  if (auth.project.id !== "internal") throw new KnownError("EXPECTED_INTERNAL_PROJECT");
   return auth.user;
 }
 
