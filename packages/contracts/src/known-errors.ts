@@ -268,6 +268,18 @@ export const knownErrors = {
     message: `User ${userId} does not have permission ${permissionId} in team ${teamId}.`,
     details: { team_id: teamId, user_id: userId, permission_id: permissionId },
   })),
+  TEAM_PERMISSION_NOT_FOUND: define((teamId: string, userId: string, permissionId: string) => ({
+    status: 401,
+    message: `User ${userId} does not have permission ${permissionId} in team ${teamId}.`,
+    details: { team_id: teamId, user_id: userId, permission_id: permissionId },
+  })),
+  WRONG_PERMISSION_SCOPE: define(
+    (permissionId: string, expectedScope: "team" | "project", actualScope: "team" | "project" | null) => ({
+      status: 404,
+      message: `Permission ${JSON.stringify(permissionId)} not found. (It was found for a different scope ${JSON.stringify(actualScope)}, but scope ${JSON.stringify(expectedScope)} was expected.)`,
+      details: { permission_id: permissionId, expected_scope: expectedScope, actual_scope: actualScope },
+    }),
+  ),
   PERMISSION_NOT_FOUND: define((permissionId: string) => ({
     status: 404,
     message: `Permission "${permissionId}" not found. Make sure you created it on the dashboard.`,

@@ -8,7 +8,9 @@ import { isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { sharedEnvironmentOverride } from "../config/overrides.ts";
 import { configWithEnvironment } from "../projects/snapshot.ts";
-import { expandPermissions, permissionExists } from "./permissions.ts";
+import { userExists } from "../users/records.ts";
+import { assertGrantable, expandPermissions, permissionExists } from "./permissions.ts";
+import { missingMembership } from "./service.ts";
 
 /**
  * Runs `grant` in a transaction that holds the environment config against changes, once the permission
@@ -82,26 +84,7 @@ async function assertTeamMember(app: AppContext, auth: RequestAuth, teamId: stri
         .where("user_id", "=", userId)
         .executeTakeFirst()
     : undefined;
-  if (!member) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
-}
-
-/** Why a revocation deleted nothing: upstream names a missing user before a missing grant. */
-async function nothingToRevoke(
-  app: AppContext,
-  auth: RequestAuth,
-  userId: string,
-  permissionId: string,
-): Promise<never> {
-  const user = isUuid(userId)
-    ? await app.database.db
-        .selectFrom("users")
-        .select("id")
-        .where("tenancy_id", "=", auth.tenancy.id)
-        .where("id", "=", userId)
-        .executeTakeFirst()
-    : undefined;
-  if (!user) throw new KnownError("USER_NOT_FOUND");
-  throw new KnownError("PERMISSION_NOT_FOUND", permissionId);
+  if (!member) await missingMembership(app.database.db, auth.tenancy.id, teamId, userId);
 }
 
 export const permissionRoutes = [
@@ -159,10 +142,8 @@ export const permissionRoutes = [
     },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (!permissionExists(auth.tenancy.config, params.permission_id, "team")) {
-        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
-      }
       await assertTeamMember(app, auth, params.team_id, userId);
+      assertGrantable(auth.tenancy.config, params.permission_id, "team");
       await grantIfDefined(app, auth, params.permission_id, "team", (trx) =>
         trx
           .insertInto("team_member_permissions")
@@ -201,7 +182,7 @@ export const permissionRoutes = [
         .where("permission_id", "=", params.permission_id)
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) === 0)
-        await nothingToRevoke(app, auth, userId, params.permission_id);
+        throw new KnownError("TEAM_PERMISSION_NOT_FOUND", params.team_id, userId, params.permission_id);
       return success();
     },
   }),
@@ -257,10 +238,9 @@ export const permissionRoutes = [
     },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (!permissionExists(auth.tenancy.config, params.permission_id, "project")) {
-        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
-      }
-      if (!isUuid(userId)) throw new KnownError("USER_NOT_FOUND");
+      if (!(await userExists(app.database.db, auth.tenancy.id, userId)))
+        throw new KnownError("USER_NOT_FOUND");
+      assertGrantable(auth.tenancy.config, params.permission_id, "project");
       await grantIfDefined(app, auth, params.permission_id, "project", (trx) =>
         trx
           .insertInto("user_permissions")
@@ -293,8 +273,12 @@ export const permissionRoutes = [
             .where("permission_id", "=", params.permission_id)
             .executeTakeFirst()
         : { numDeletedRows: 0n };
-      if (Number(deleted.numDeletedRows) === 0)
-        await nothingToRevoke(app, auth, userId, params.permission_id);
+      if (Number(deleted.numDeletedRows) === 0) {
+        // Nothing to revoke: upstream names a missing user before a missing grant.
+        if (!(await userExists(app.database.db, auth.tenancy.id, userId)))
+          throw new KnownError("USER_NOT_FOUND");
+        throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
+      }
       return success();
     },
   }),

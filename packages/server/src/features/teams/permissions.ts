@@ -1,4 +1,5 @@
 import type { RenderedConfig } from "@latchkey/contracts";
+import { KnownError } from "../../errors/index.ts";
 import type { Db } from "../users/records.ts";
 
 /** A permission and everything it contains, following `containedPermissionIds` transitively. */
@@ -39,6 +40,22 @@ export async function hasTeamPermission(
 ): Promise<boolean> {
   const direct = await directTeamPermissions(db, tenancy.id, teamId, userId);
   return expandPermissions(tenancy.config, direct).has(permissionId);
+}
+
+/**
+ * Refuses a permission a grant names unless the config defines it for `scope` (or it is a built-in
+ * `$…` team permission): PERMISSION_NOT_FOUND, or WRONG_PERMISSION_SCOPE when it is the other scope's.
+ */
+export function assertGrantable(
+  config: RenderedConfig,
+  permissionId: string,
+  scope: "team" | "project",
+): void {
+  if (permissionExists(config, permissionId, scope)) return;
+  const definition =
+    scope === "team" && permissionId.startsWith("$") ? undefined : config.rbac.permissions[permissionId];
+  if (definition === undefined) throw new KnownError("PERMISSION_NOT_FOUND", permissionId);
+  throw new KnownError("WRONG_PERMISSION_SCOPE", permissionId, scope, definition.scope ?? "team");
 }
 
 /** Permission ids a config defines, plus the built-in `$…` team permissions. */

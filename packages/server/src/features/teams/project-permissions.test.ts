@@ -164,3 +164,68 @@ describe("DELETE /project-permissions/{user_id}/{permission_id}", () => {
     expectKnownError(fromOther, 404, "USER_NOT_FOUND");
   });
 });
+
+describe("grants and revocations in the wrong place", () => {
+  it("names the scope a permission belongs to when granted in the other one", async () => {
+    const user = await signUp();
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Scopes", creator_user_id: user.user_id },
+    });
+    const asProject = await api(test.url, `/api/v1/project-permissions/${user.user_id}/team_member`, {
+      method: "POST",
+      headers: server(),
+      body: {},
+    });
+    expectKnownError(asProject, 404, "WRONG_PERMISSION_SCOPE");
+    expect(asProject.body).toMatchObject({
+      details: { permission_id: "team_member", expected_scope: "project", actual_scope: "team" },
+    });
+    const asTeam = await api(
+      test.url,
+      `/api/v1/team-permissions/${team.body.id}/${user.user_id}/read_reports`,
+      {
+        method: "POST",
+        headers: server(),
+        body: {},
+      },
+    );
+    expectKnownError(asTeam, 404, "WRONG_PERMISSION_SCOPE");
+    expect(asTeam.body).toMatchObject({
+      details: { permission_id: "read_reports", expected_scope: "team", actual_scope: "project" },
+    });
+    const undefinedOne = await api(test.url, `/api/v1/project-permissions/${user.user_id}/nothing_like_it`, {
+      method: "POST",
+      headers: server(),
+      body: {},
+    });
+    expectKnownError(undefinedOne, 404, "PERMISSION_NOT_FOUND");
+  });
+
+  it("says which team grant is missing when revoking one a member does not have", async () => {
+    const user = await signUp();
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Revocations", creator_user_id: user.user_id },
+    });
+    const revokeTeam = (userId: string, permissionId: string) =>
+      api(test.url, `/api/v1/team-permissions/${team.body.id}/${userId}/${permissionId}`, {
+        method: "DELETE",
+        headers: server(),
+      });
+    const notGranted = await revokeTeam(user.user_id, "$invite_members");
+    expectKnownError(notGranted, 401, "TEAM_PERMISSION_NOT_FOUND");
+    expect(notGranted.body.details).toEqual({
+      team_id: team.body.id,
+      user_id: user.user_id,
+      permission_id: "$invite_members",
+    });
+    const stranger = await signUp();
+    expectKnownError(await revokeTeam(stranger.user_id, "team_member"), 404, "TEAM_MEMBERSHIP_NOT_FOUND");
+    expectKnownError(await revokeTeam(randomUUID(), "team_member"), 404, "USER_NOT_FOUND");
+    // What a member has, it loses.
+    expect((await revokeTeam(user.user_id, "team_admin")).status).toBe(200);
+  });
+});

@@ -7,10 +7,10 @@ import { isUuid, rejectServerOnlyFields, resolveUserId, tenancyContext } from ".
 import { defineRoute, json, success } from "../../http/route.ts";
 import { profileImageField } from "../profile-images/store.ts";
 import type { TeamRecord } from "../users/records.ts";
-import { selectUser, selectUsers } from "../users/records.ts";
+import { selectUser, selectUsers, userExists } from "../users/records.ts";
 import { accessLevel, userView } from "../users/views.ts";
 import { hasTeamPermission } from "./permissions.ts";
-import { addTeamMember, createTeamRow } from "./service.ts";
+import { addTeamMember, createTeamRow, missingMembership } from "./service.ts";
 import { teamView } from "./views.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
@@ -76,6 +76,17 @@ async function requireTeamPermission(
   if (!(await hasTeamPermission(app.database.db, auth.tenancy, teamId, user.id, permissionId))) {
     throw new KnownError("TEAM_PERMISSION_REQUIRED", teamId, user.id, permissionId);
   }
+}
+
+/**
+ * A client acts on a team only as one of its members: anyone else is told there is no membership, as
+ * upstream does, whether or not the team exists (so nothing says which team ids do).
+ */
+async function requireClientMembership(app: AppContext, auth: RequestAuth, teamId: string) {
+  if (auth.type !== "client") return;
+  const user = clientUser(auth);
+  if (!(await isMember(app, auth, teamId, user.id)))
+    throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, user.id);
 }
 
 const jsonColumn = (value: unknown) => (value === undefined ? undefined : JSON.stringify(value ?? null));
@@ -186,13 +197,8 @@ export const teamRoutes = [
     access: anyAccess,
     schemas: { params: teamParams },
     handler: async ({ auth, params, app }) => {
-      const team = await findTeam(app, auth, params.team_id);
-      if (auth.type === "client") {
-        const user = clientUser(auth);
-        if (!(await isMember(app, auth, team.id, user.id)))
-          throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", team.id, user.id);
-      }
-      return json(teamView(team, accessLevel(auth.type)));
+      await requireClientMembership(app, auth, params.team_id);
+      return json(teamView(await findTeam(app, auth, params.team_id), accessLevel(auth.type)));
     },
   }),
   defineRoute({
@@ -216,6 +222,7 @@ export const teamRoutes = [
     },
     handler: async ({ auth, params, body, app, raw }) => {
       rejectServerOnlyFields(auth, raw, body, ["client_read_only_metadata", "server_metadata"]);
+      await requireClientMembership(app, auth, params.team_id);
       await findTeam(app, auth, params.team_id);
       await requireTeamPermission(app, auth, params.team_id, "$update_team");
       // The image is stored in the update's transaction: a failed update keeps no picture.
@@ -270,6 +277,7 @@ export const teamRoutes = [
     access: anyAccess,
     schemas: { params: teamParams },
     handler: async ({ auth, params, app }) => {
+      await requireClientMembership(app, auth, params.team_id);
       await findTeam(app, auth, params.team_id);
       await requireTeamPermission(app, auth, params.team_id, "$delete_team");
       const deleted = await app.database.db
@@ -311,6 +319,7 @@ export const teamRoutes = [
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
       if (auth.type === "client" && userId !== clientUser(auth).id) {
+        await requireClientMembership(app, auth, params.team_id);
         await requireTeamPermission(app, auth, params.team_id, "$remove_members");
       }
       const deleted = isUuid(userId)
@@ -322,7 +331,7 @@ export const teamRoutes = [
             .executeTakeFirst()
         : { numDeletedRows: 0n };
       if (Number(deleted.numDeletedRows) === 0)
-        throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+        await missingMembership(app.database.db, auth.tenancy.id, params.team_id, userId);
       return success();
     },
   }),
@@ -368,8 +377,7 @@ function memberProfileRoutes() {
   const checkClientRead = async (app: AppContext, auth: RequestAuth, teamId: string, userId?: string) => {
     if (auth.type !== "client") return;
     const me = clientUser(auth);
-    if (!(await isMember(app, auth, teamId, me.id)))
-      throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, me.id);
+    await requireClientMembership(app, auth, teamId);
     if (userId !== me.id) await requireTeamPermission(app, auth, teamId, "$read_members");
   };
 
@@ -391,6 +399,11 @@ function memberProfileRoutes() {
         if (auth.type === "client") {
           if (!query.team_id) throw new StatusError(400, "team_id is required for access type client");
           await checkClientRead(app, auth, query.team_id, userId);
+        } else {
+          // A server naming a team or user that does not exist is told so (upstream), not given nothing.
+          if (query.team_id) await findTeam(app, auth, query.team_id);
+          if (userId !== undefined && !(await userExists(app.database.db, auth.tenancy.id, userId)))
+            throw new KnownError("USER_NOT_FOUND");
         }
         if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
         let rows = profiles(app, auth);
@@ -416,7 +429,7 @@ function memberProfileRoutes() {
               .where("user_id", "=", userId)
               .executeTakeFirst()
           : undefined;
-        if (!row) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+        if (!row) return missingMembership(app.database.db, auth.tenancy.id, params.team_id, userId);
         return json((await profileViews(app, auth, [row]))[0]);
       },
     }),
@@ -477,7 +490,7 @@ function memberProfileRoutes() {
                 .returning(["team_id", "user_id", "display_name", "profile_image_url"])
                 .executeTakeFirst()
             : undefined;
-          if (!row) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", params.team_id, userId);
+          if (!row) return missingMembership(trx, auth.tenancy.id, params.team_id, userId);
           return row;
         });
         return json((await profileViews(app, auth, [updated]))[0]);

@@ -1,5 +1,5 @@
 import { KnownError } from "../../errors/index.ts";
-import type { Db } from "../users/records.ts";
+import { type Db, userExists } from "../users/records.ts";
 import type { TenancyContext } from "../users/service.ts";
 import { permissionExists } from "./permissions.ts";
 
@@ -82,4 +82,18 @@ export async function addTeamMember(
       .where("team_id", "=", teamId)
       .execute();
   }
+}
+
+/**
+ * Answers a membership that was expected and not found, in upstream's order: a user that does not exist
+ * is said first (USER_NOT_FOUND), then the missing membership. Only runs on that failure path.
+ */
+export async function missingMembership(
+  db: Db,
+  tenancyId: string,
+  teamId: string,
+  userId: string,
+): Promise<never> {
+  if (!(await userExists(db, tenancyId, userId))) throw new KnownError("USER_NOT_FOUND");
+  throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
 }

@@ -365,6 +365,49 @@ describe("teams and memberships (scenarios 22, 23)", () => {
     expect(unchanged.body.client_read_only_metadata).toBeNull();
   });
 
+  it("tells a client that is no member of a team so, whether or not the team exists", async () => {
+    const owner = await signUp();
+    const outsider = await signUp();
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Members only", creator_user_id: owner.user_id },
+    });
+    const missing = "00000000-0000-4000-8000-000000000000";
+    for (const teamId of [team.body.id, missing]) {
+      for (const [method, body] of [
+        ["GET", undefined],
+        ["PATCH", { display_name: "Taken over" }],
+        ["DELETE", undefined],
+      ] as const) {
+        const res = await api(test.url, `/api/v1/teams/${teamId}`, {
+          method,
+          headers: client(outsider.access_token),
+          ...(body ? { body } : {}),
+        });
+        expect(res.body.code, `${method} ${teamId}`).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+      }
+      const removeOwner = await api(test.url, `/api/v1/team-memberships/${teamId}/${owner.user_id}`, {
+        method: "DELETE",
+        headers: client(outsider.access_token),
+      });
+      expect(removeOwner.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+    }
+    expect(
+      (await api(test.url, `/api/v1/teams/${team.body.id}`, { headers: server() })).body.display_name,
+    ).toBe("Members only");
+    const unknownUser = await api(test.url, `/api/v1/team-memberships/${team.body.id}/${missing}`, {
+      method: "DELETE",
+      headers: server(),
+    });
+    expect(unknownUser.body.code).toBe("USER_NOT_FOUND");
+    const notMember = await api(test.url, `/api/v1/team-memberships/${team.body.id}/${outsider.user_id}`, {
+      method: "DELETE",
+      headers: server(),
+    });
+    expect(notMember.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+  });
+
   it("manages memberships and permissions from the server", async () => {
     const creator = await signUp();
     const member = await signUp();
@@ -462,15 +505,20 @@ describe("teams and memberships (scenarios 22, 23)", () => {
       headers: server(),
       body: { display_name: "Private", creator_user_id: owner.user_id },
     });
+    // To project B, project A's team and user do not exist.
     const fromOther = server(other);
-    expect(
-      (await api(test.url, `/api/v1/team-member-profiles?team_id=${team.body.id}`, { headers: fromOther }))
-        .body.items,
-    ).toEqual([]);
+    const listed = await api(test.url, `/api/v1/team-member-profiles?team_id=${team.body.id}`, {
+      headers: fromOther,
+    });
+    expect(listed.body.code).toBe("TEAM_NOT_FOUND");
+    const byUser = await api(test.url, `/api/v1/team-member-profiles?user_id=${owner.user_id}`, {
+      headers: fromOther,
+    });
+    expect(byUser.body.code).toBe("USER_NOT_FOUND");
     const profile = await api(test.url, `/api/v1/team-member-profiles/${team.body.id}/${owner.user_id}`, {
       headers: fromOther,
     });
-    expect(profile.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+    expect(profile.body.code).toBe("USER_NOT_FOUND");
     expect(
       (await api(test.url, `/api/v1/team-permissions?team_id=${team.body.id}`, { headers: fromOther })).body
         .items,
@@ -484,7 +532,7 @@ describe("teams and memberships (scenarios 22, 23)", () => {
         body: {},
       },
     );
-    expect(grant.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+    expect(grant.body.code).toBe("USER_NOT_FOUND");
     expect(
       (await api(test.url, `/api/v1/project-permissions?user_id=${owner.user_id}`, { headers: fromOther }))
         .body.items,

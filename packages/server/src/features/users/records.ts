@@ -103,6 +103,18 @@ export async function selectUser(db: Db, tenancyId: string, userId: string): Pro
 
 export const primaryChannel = (user: UserRecord) => user.channels.find((c) => c.is_primary) ?? null;
 
+/** Whether the tenancy has this user (any string: a malformed id is no user). */
+export async function userExists(db: Db, tenancyId: string, userId: string): Promise<boolean> {
+  if (!isUuid(userId)) return false;
+  const row = await db
+    .selectFrom("users")
+    .select("id")
+    .where("tenancy_id", "=", tenancyId)
+    .where("id", "=", userId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /**
  * Locks a user row until the transaction ends and returns what writers decide on, or undefined when
  * there is no such user. Every transaction that changes a user's own rows (contact channels, password,
