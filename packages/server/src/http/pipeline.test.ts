@@ -489,7 +489,10 @@ describe("bad input never reaches a 500", () => {
       body: { restricted_by_admin_reason: "" },
     });
     expect(restriction.status).toBe(400);
-    expect(restriction.text).toContain("must be null unless restricted_by_admin is true");
+    expect(restriction.body.code).toBe("SCHEMA_ERROR");
+    expect(restriction.body.error).toContain(
+      "restricted_by_admin_reason must be null when restricted_by_admin is not true",
+    );
   });
 
   it("answers bytes sent where JSON was expected with a schema error", async () => {

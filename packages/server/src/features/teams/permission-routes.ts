@@ -50,7 +50,10 @@ function clientSelf(auth: RequestAuth, userId: string | undefined): void {
   }
 }
 
-/** Direct grants, expanded through contained permissions when `recursive`. */
+/**
+ * Direct grants, expanded through contained permissions when `recursive`, in upstream's order: by
+ * grouping key (team, then user), then permission id.
+ */
 function items<T extends { permission_id: string }>(
   auth: RequestAuth,
   rows: T[],
@@ -66,7 +69,8 @@ function items<T extends { permission_id: string }>(
     grouped.set(key(row), entry);
   }
   const out: object[] = [];
-  for (const { row, ids } of grouped.values()) {
+  const byKey = [...grouped.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [, { row, ids }] of byKey) {
     const all = recursive ? expandPermissions(auth.tenancy.config, ids) : new Set(ids);
     for (const id of [...all].sort())
       if (!permissionFilter || id === permissionFilter) out.push(shape(row, id));

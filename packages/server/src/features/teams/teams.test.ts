@@ -259,6 +259,10 @@ describe("personal teams", () => {
     const team = await selectedTeamOf(anonymous.body.user_id);
     expect(team.display_name).toBe("Personal Team");
     const email = freshEmail();
+    const createdAt = (
+      await api(test.url, `/api/v1/users/${anonymous.body.user_id}`, { headers: server(personal) })
+    ).body.signed_up_at_millis;
+    const beforeUpgrade = Date.now();
     const upgraded = await api(test.url, "/api/v1/auth/password/sign-up", {
       method: "POST",
       headers: { ...client(anonymous.body.access_token, personal), "x-stack-allow-anonymous-user": "true" },
@@ -269,6 +273,12 @@ describe("personal teams", () => {
       id: team.id,
       display_name: `${email}'s Team`,
     });
+    // Its sign-up is dated by the upgrade, not by the anonymous user's creation.
+    const signedUpAt = (
+      await api(test.url, `/api/v1/users/${anonymous.body.user_id}`, { headers: server(personal) })
+    ).body.signed_up_at_millis;
+    expect(signedUpAt).toBeGreaterThanOrEqual(beforeUpgrade);
+    expect(signedUpAt).toBeGreaterThan(createdAt);
 
     // A team the user renamed keeps its name.
     const again = await api(test.url, "/api/v1/auth/anonymous/sign-up", {

@@ -1,7 +1,8 @@
+import type { FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { rejectServerOnlyFields, tenancyContext } from "../../http/requirements.ts";
+import { rejectServerOnlyFields, schemaError, tenancyContext } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { recordServerEvent, recordSignUp } from "../analytics/events.ts";
 import { profileImageField } from "../profile-images/store.ts";
@@ -26,6 +27,25 @@ async function readUser(app: AppContext, auth: RequestAuth, userId: string) {
   const user = await selectUser(app.database.db, auth.tenancy.id, userId);
   if (!user) throw new KnownError("USER_NOT_FOUND");
   return json(userView(user, auth.tenancy.config, accessLevel(auth.type)));
+}
+
+/**
+ * Upstream's schema rule: a restriction's reason or private details come only with
+ * `restricted_by_admin: true` in the same body, whatever the user's stored restriction.
+ */
+function assertRestrictionInBody(
+  raw: FastifyRequest,
+  body: {
+    restricted_by_admin?: boolean;
+    restricted_by_admin_reason?: string | null;
+    restricted_by_admin_private_details?: string | null;
+  },
+): void {
+  if (body.restricted_by_admin === true) return;
+  const field = (["restricted_by_admin_reason", "restricted_by_admin_private_details"] as const).find(
+    (name) => body[name] != null,
+  );
+  if (field) throw schemaError(raw, [`${field} must be null when restricted_by_admin is not true`]);
 }
 
 async function applyUpdate(app: AppContext, auth: RequestAuth, userId: string, body: UserUpdateInput) {
@@ -103,7 +123,8 @@ export const userRoutes = [
     access: serverAccess,
     successStatus: 201,
     schemas: { body: serverUserCreate },
-    handler: async ({ auth, body, app }) => {
+    handler: async ({ auth, body, app, raw }) => {
+      assertRestrictionInBody(raw, body);
       if ((body.password || body.password_hash) && !auth.tenancy.config.auth.password.allowSignIn) {
         throw new StatusError(400, "Password authentication is not enabled for this project.");
       }
@@ -135,14 +156,15 @@ export const userRoutes = [
     access: anyAccess,
     schemas: { body: serverUserUpdate },
     handler: async ({ auth, body, app, raw }) => {
-      const user = currentUser(auth);
+      // What the body may hold is checked before who sends it, as upstream's schema is.
       rejectServerOnlyFields(
         auth,
         raw,
         body,
         Object.keys(body).filter((key) => !(key in clientUserUpdate.properties)),
       );
-      return applyUpdate(app, auth, user.id, body);
+      assertRestrictionInBody(raw, body);
+      return applyUpdate(app, auth, currentUser(auth).id, body);
     },
   }),
   defineRoute({
@@ -176,7 +198,10 @@ export const userRoutes = [
     tags,
     access: serverAccess,
     schemas: { params: userIdParams, body: serverUserUpdate },
-    handler: async ({ auth, params, body, app }) => applyUpdate(app, auth, params.user_id, body),
+    handler: async ({ auth, params, body, app, raw }) => {
+      assertRestrictionInBody(raw, body);
+      return applyUpdate(app, auth, params.user_id, body);
+    },
   }),
   defineRoute({
     method: "DELETE",

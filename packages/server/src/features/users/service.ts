@@ -213,7 +213,10 @@ export async function updateUser(
     ...(input.otp_auth_enabled !== undefined ? { otp_auth_enabled: input.otp_auth_enabled } : {}),
     ...(input.passkey_auth_enabled !== undefined ? { passkey_auth_enabled: input.passkey_auth_enabled } : {}),
     ...(input.totp_secret_base64 !== undefined ? { totp_secret: totpBytes(input.totp_secret_base64) } : {}),
-    ...(input.is_anonymous === false ? { is_anonymous: false } : {}),
+    // Signing an anonymous user up for real is its sign-up, as upstream dates it (lists, metrics).
+    ...(input.is_anonymous === false && current.is_anonymous
+      ? { is_anonymous: false, signed_up_at: new Date() }
+      : {}),
     ...(input.restricted_by_admin !== undefined ? { restricted_by_admin: input.restricted_by_admin } : {}),
     ...(input.restricted_by_admin === false
       ? { restricted_by_admin_reason: null, restricted_by_admin_private_details: null }

@@ -342,11 +342,36 @@ describe("user access control (scenarios 15–17)", () => {
     await setConfig({ "auth.otp.allowSignIn": false }, methods);
     expect((await patch(user.body.id, { otp_auth_enabled: true, display_name: "Kept" })).status).toBe(200);
 
+    // A reason only comes with the restriction itself, even for a user restricted already.
+    await patch(user.body.id, { restricted_by_admin: true, restricted_by_admin_reason: "first" });
+    const reasonAlone = await patch(user.body.id, { restricted_by_admin_reason: "second" });
+    expect(reasonAlone.body.code).toBe("SCHEMA_ERROR");
+    expect(reasonAlone.body.error).toContain(
+      "restricted_by_admin_reason must be null when restricted_by_admin is not true",
+    );
+    const lifted = await patch(user.body.id, { restricted_by_admin: false });
+    expect(lifted.body).toMatchObject({ restricted_by_admin: false, restricted_by_admin_reason: null });
+
     await setConfig({ "onboarding.requireEmailVerification": true }, methods);
     const restricted = await patch(user.body.id, { restricted_by_admin: true });
     expect(restricted.body.restricted_reason).toEqual({ type: "email_not_verified" });
     const verified = await patch(user.body.id, { primary_email_verified: true });
     expect(verified.body.restricted_reason).toEqual({ type: "restricted_by_administrator" });
+  });
+
+  it("judges what a client's update holds before whether it has a user", async () => {
+    const serverField = await api(test.url, "/api/v1/users/me", {
+      method: "PATCH",
+      headers: client(),
+      body: { server_metadata: { plan: "free" } },
+    });
+    expect(serverField.body.code).toBe("SCHEMA_ERROR");
+    const allowedField = await api(test.url, "/api/v1/users/me", {
+      method: "PATCH",
+      headers: client(),
+      body: { display_name: "Nobody" },
+    });
+    expect(allowedField.body.code).toBe("CANNOT_GET_OWN_USER_WITHOUT_USER");
   });
 
   it("changes the primary e-mail, keeping the old one as a secondary channel", async () => {
