@@ -70,8 +70,9 @@ export async function checkCode(
       FROM found f`.execute(db);
   const row = rows[0];
   if (!row || row.purpose !== input.purpose) throw new KnownError("VERIFICATION_CODE_NOT_FOUND");
-  if (row.used_at) throw new KnownError("VERIFICATION_CODE_ALREADY_USED");
+  // Upstream's order: an expired code is expired, used or not.
   if (new Date(row.expires_at).getTime() <= Date.now()) throw new KnownError("VERIFICATION_CODE_EXPIRED");
+  if (row.used_at) throw new KnownError("VERIFICATION_CODE_ALREADY_USED");
   if (row.attempt_count >= MAX_ATTEMPTS) throw new KnownError("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
   if (input.consume && !row.consumed) throw new KnownError("VERIFICATION_CODE_ALREADY_USED");
   return row.data;

@@ -68,6 +68,21 @@ describe("retention", () => {
     expect(await pruneExpiredCodes(handle.db)).toBe(0);
   });
 
+  it("answers a used code that has since expired as expired, as upstream does", async () => {
+    const code = await createCode(handle.db, {
+      tenancyId,
+      purpose: "otp_sign_in",
+      data: { email: "used@example.com" },
+      lifetimeMs: DAY,
+    });
+    const use = () => checkCode(handle.db, { tenancyId, purpose: "otp_sign_in", code, consume: true });
+    await use();
+    await expect(use()).rejects.toMatchObject({ code: "VERIFICATION_CODE_ALREADY_USED" });
+    await sql`UPDATE verification_codes SET expires_at = now() - interval '1 minute'
+               WHERE tenancy_id = ${tenancyId} AND data->>'email' = 'used@example.com'`.execute(handle.db);
+    await expect(use()).rejects.toMatchObject({ code: "VERIFICATION_CODE_EXPIRED" });
+  });
+
   it("drops outbox e-mails older than 30 days, sent or not", async () => {
     await sql`INSERT INTO email_outbox (tenancy_id, to_address, subject, text_body, created_at, sent_at) VALUES
       (${tenancyId}, 'old-sent@example.com', 'Code', 'Your code', now() - interval '31 days', now() - interval '31 days'),
