@@ -354,21 +354,25 @@ async function changePrimaryEmail(
     .executeTakeFirst();
   if (email === null) return;
   const value = normalizeEmail(email);
+  // The primary address signs in or not as the one it replaces did (upstream), whether it is new or one
+  // of the user's other channels; a request naming primary_email_auth_enabled sets it after this.
+  const usedForAuth = previous?.used_for_auth ?? false;
   const existing = await trx
     .updateTable("contact_channels")
-    .set({ is_primary: true })
+    .set({ is_primary: true, used_for_auth: usedForAuth })
     .where("tenancy_id", "=", tenancyId)
     .where("user_id", "=", userId)
     .where("type", "=", "email")
     .where("value", "=", value)
     .returning("id")
-    .executeTakeFirst();
+    .executeTakeFirst()
+    .catch((error) => rethrowEmailConflict(error, value));
   if (!existing) {
     await insertChannel(trx, tenancyId, userId, {
       value,
       isPrimary: true,
       isVerified: false,
-      usedForAuth: previous?.used_for_auth ?? false,
+      usedForAuth,
     });
   }
 }

@@ -392,6 +392,25 @@ describe("user access control (scenarios 15–17)", () => {
       [session.email, false],
       [next, true],
     ]);
+    // A channel the user had for contact only, made primary, signs in as the primary it replaces did.
+    const contactOnly = freshEmail();
+    await api(test.url, "/api/v1/contact-channels", {
+      method: "POST",
+      headers: server(),
+      body: { user_id: session.user_id, type: "email", value: contactOnly, used_for_auth: false },
+    });
+    const promoted = await api(test.url, `/api/v1/users/${session.user_id}`, {
+      method: "PATCH",
+      headers: server(),
+      body: { primary_email: contactOnly },
+    });
+    expect(promoted.body).toMatchObject({ primary_email: contactOnly, primary_email_auth_enabled: true });
+    const signIn = await api(test.url, "/api/v1/auth/password/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { email: contactOnly, password: session.password },
+    });
+    expect(signIn.status).toBe(200);
   });
 });
 
