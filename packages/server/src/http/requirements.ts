@@ -35,6 +35,15 @@ export function rejectServerOnlyFields(
   if (sent.length > 0) throw schemaError(raw, [`body contains unknown properties: ${sent.join(", ")}`]);
 }
 
+/**
+ * A client's own user where upstream answers a client without one with CANNOT_GET_OWN_USER_WITHOUT_USER
+ * (listing or managing what belongs to a user), rather than USER_AUTHENTICATION_REQUIRED.
+ */
+export function clientOwnUser(auth: RequestAuth): UserRecord {
+  if (!auth.user) throw new KnownError("CANNOT_GET_OWN_USER_WITHOUT_USER");
+  return auth.user;
+}
+
 /** Resolves a `user_id` that may be `me`. */
 export function resolveUserId(auth: RequestAuth, userId: string): string {
   if (userId !== "me") return userId;

@@ -2,7 +2,13 @@ import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { isUuid, rejectServerOnlyFields, requireUserSchema, resolveUserId } from "../../http/requirements.ts";
+import {
+  clientOwnUser,
+  isUuid,
+  rejectServerOnlyFields,
+  requireUserSchema,
+  resolveUserId,
+} from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { isTrustedUrl } from "../auth/trusted-urls.ts";
 import { type Db, lockUser, selectUser } from "../users/records.ts";
@@ -42,7 +48,7 @@ const view = (row: ChannelRow) => ({
 /** Clients act on their own user only; `me` works for everyone with a user. */
 function ownUser(auth: RequestAuth, userId: string, action: "list" | "read" | "manage"): string {
   const resolved = resolveUserId(auth, userId);
-  if (auth.type === "client" && resolved !== auth.user?.id) {
+  if (auth.type === "client" && resolved !== clientOwnUser(auth).id) {
     throw new StatusError(403, `Client can only ${action} their own contact channels.`);
   }
   return resolved;

@@ -4,7 +4,7 @@ import type { AppContext } from "../../app-context.ts";
 import type { Database } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { isUuid, resolveUserId } from "../../http/requirements.ts";
+import { clientOwnUser, isUuid, resolveUserId } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { sharedEnvironmentOverride } from "../config/overrides.ts";
 import { configWithEnvironment } from "../projects/snapshot.ts";
@@ -45,7 +45,7 @@ const tags = ["Permissions"];
 const booleanString = Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")]));
 
 function clientSelf(auth: RequestAuth, userId: string | undefined): void {
-  if (auth.type === "client" && userId !== auth.user?.id) {
+  if (auth.type === "client" && userId !== clientOwnUser(auth).id) {
     throw new StatusError(403, "Client can only read their own permissions.");
   }
 }

@@ -3,7 +3,13 @@ import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { isUuid, rejectServerOnlyFields, resolveUserId, tenancyContext } from "../../http/requirements.ts";
+import {
+  clientOwnUser,
+  isUuid,
+  rejectServerOnlyFields,
+  resolveUserId,
+  tenancyContext,
+} from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { profileImageField } from "../profile-images/store.ts";
 import type { TeamRecord } from "../users/records.ts";
@@ -106,7 +112,7 @@ export const teamRoutes = [
     },
     handler: async ({ auth, query, app }) => {
       const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
-      if (auth.type === "client" && (userId === undefined || userId !== auth.user?.id)) {
+      if (auth.type === "client" && userId !== clientOwnUser(auth).id) {
         throw new StatusError(403, "Client can only list teams of their own user (user_id=me).");
       }
       if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
@@ -318,7 +324,7 @@ export const teamRoutes = [
     schemas: { params: memberParams },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (auth.type === "client" && userId !== clientUser(auth).id) {
+      if (auth.type === "client" && userId !== clientOwnUser(auth).id) {
         await requireClientMembership(app, auth, params.team_id);
         await requireTeamPermission(app, auth, params.team_id, "$remove_members");
       }
@@ -376,7 +382,7 @@ function memberProfileRoutes() {
   /** Clients must belong to the team; reading others' profiles needs $read_members. */
   const checkClientRead = async (app: AppContext, auth: RequestAuth, teamId: string, userId?: string) => {
     if (auth.type !== "client") return;
-    const me = clientUser(auth);
+    const me = clientOwnUser(auth);
     await requireClientMembership(app, auth, teamId);
     if (userId !== me.id) await requireTeamPermission(app, auth, teamId, "$read_members");
   };
@@ -397,6 +403,7 @@ function memberProfileRoutes() {
       handler: async ({ auth, query, app }) => {
         const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
         if (auth.type === "client") {
+          clientOwnUser(auth);
           if (!query.team_id) throw new StatusError(400, "team_id is required for access type client");
           await checkClientRead(app, auth, query.team_id, userId);
         } else {
@@ -451,7 +458,7 @@ function memberProfileRoutes() {
       },
       handler: async ({ auth, params, body, app }) => {
         const userId = resolveUserId(auth, params.user_id);
-        if (auth.type === "client" && userId !== clientUser(auth).id) {
+        if (auth.type === "client" && userId !== clientOwnUser(auth).id) {
           throw new StatusError(403, "Client can only update their own team member profile.");
         }
         // One transaction: an image sent for a membership that does not exist is not kept.

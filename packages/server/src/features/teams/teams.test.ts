@@ -418,6 +418,28 @@ describe("teams and memberships (scenarios 22, 23)", () => {
     expect(notMember.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
   });
 
+  it("tells a signed-out client it has no user wherever it names one", async () => {
+    const someone = await signUp();
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Somebody's", creator_user_id: someone.user_id },
+    });
+    const id = someone.user_id;
+    for (const [method, path] of [
+      ["GET", `/teams?user_id=${id}`],
+      ["GET", `/contact-channels?user_id=${id}`],
+      ["GET", `/team-permissions?team_id=${team.body.id}&user_id=${id}`],
+      ["GET", `/project-permissions?user_id=${id}`],
+      ["GET", `/team-member-profiles?team_id=${team.body.id}`],
+      ["GET", `/team-member-profiles/${team.body.id}/${id}`],
+      ["DELETE", `/team-memberships/${team.body.id}/${id}`],
+    ] as const) {
+      const res = await api(test.url, `/api/v1${path}`, { method, headers: client() });
+      expect(res.body.code, `${method} ${path}`).toBe("CANNOT_GET_OWN_USER_WITHOUT_USER");
+    }
+  });
+
   it("manages memberships and permissions from the server", async () => {
     const creator = await signUp();
     const member = await signUp();
