@@ -115,12 +115,15 @@ function routesForKeyType(type: ApiKeyType) {
    * team); without one, any key of the project, which a client must then own (upstream's 403 when not).
    */
   const findForCaller = async (
-    app: AppContext,
-    auth: RequestAuth,
-    raw: { method: string; url: string },
-    query: Record<string, string | undefined>,
+    request: {
+      app: AppContext;
+      auth: RequestAuth;
+      raw: { method: string; url: string };
+      query: Record<string, string | undefined>;
+    },
     id: string,
   ) => {
+    const { app, auth, raw, query } = request;
     const owner = type === "team" ? requireOwnerParam(query[ownerField], raw) : query[ownerField];
     if (owner !== undefined) return find(app, auth, id, await authorize(app, auth, owner));
     if (auth.type === "client" && !auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
@@ -221,13 +224,7 @@ function routesForKeyType(type: ApiKeyType) {
       },
       handler: async ({ auth, params, query, app, raw }) => {
         assertEnabled(auth);
-        const row = await findForCaller(
-          app,
-          auth,
-          raw,
-          query as Record<string, string | undefined>,
-          params.api_key_id,
-        );
+        const row = await findForCaller({ app, auth, raw, query }, params.api_key_id);
         return json(view(type, row, { last_four: row.last_four }));
       },
     }),
@@ -247,13 +244,7 @@ function routesForKeyType(type: ApiKeyType) {
       },
       handler: async ({ auth, params, query, body, app, raw }) => {
         assertEnabled(auth);
-        const existing = await findForCaller(
-          app,
-          auth,
-          raw,
-          query as Record<string, string | undefined>,
-          params.api_key_id,
-        );
+        const existing = await findForCaller({ app, auth, raw, query }, params.api_key_id);
         const row = await app.database.db
           .updateTable("api_keys")
           .set((eb) => ({
