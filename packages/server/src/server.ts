@@ -14,6 +14,7 @@ import { AccessTokens } from "./features/auth/tokens.ts";
 import { startSyncWorker } from "./features/db-sync/worker.ts";
 import { pruneEmailOutbox } from "./features/emails/outbox.ts";
 import { mergeTallies } from "./features/metrics/user-metrics.ts";
+import { CLIENT_UPLOAD_WINDOW_SECONDS } from "./features/profile-images/store.ts";
 import type { KeySetCreated } from "./features/project-keys/schemas.ts";
 import { ensureInternalProject, ProjectStore } from "./features/projects/index.ts";
 import { pruneExpiredCodes } from "./features/verification-codes/codes.ts";
@@ -98,7 +99,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         housekeepingPass = Promise.all([
           attempt(
             "rate-limit pruning",
-            pruneRateLimits(database.db, env.signInRateLimitWindowSeconds, { signal }),
+            // Every budget's windows are in one table: pruning keeps what the longest one still reads.
+            pruneRateLimits(
+              database.db,
+              Math.max(env.signInRateLimitWindowSeconds, CLIENT_UPLOAD_WINDOW_SECONDS),
+              { signal },
+            ),
           ),
           attempt("code pruning", pruneExpiredCodes(database.db, { signal })),
           attempt("outbox pruning", pruneEmailOutbox(database.db, { signal })),

@@ -9,7 +9,7 @@ import { recordSignUp } from "../analytics/events.ts";
 import { sendEmail } from "../emails/outbox.ts";
 import { type Db, lockAuthEmail, lockUser } from "../users/records.ts";
 import { emailAddress } from "../users/schemas.ts";
-import { createUser, normalizeEmail, updateUser } from "../users/service.ts";
+import { createOrUpgradeUser, normalizeEmail } from "../users/service.ts";
 import { checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { assessBotChallenge, type BotChallengeAssessment, botChallengeFields } from "./bot-challenge.ts";
@@ -61,7 +61,7 @@ async function otpAccount(
 ): Promise<{ userId: string; hasTotp: boolean } | null> {
   const channel = await trx
     .selectFrom("contact_channels")
-    .select(["user_id", "is_verified", "value"])
+    .select(["user_id", "is_verified"])
     .where("tenancy_id", "=", auth.tenancy.id)
     .where("type", "=", "email")
     .where("value", "=", email)
@@ -69,7 +69,7 @@ async function otpAccount(
     .executeTakeFirst();
   // A user deleted since it was found leaves the address free: the code signs up anew.
   if (!channel || !(await lockUser(trx, auth.tenancy.id, channel.user_id))) return null;
-  if (!channel.is_verified) throw new KnownError("USER_EMAIL_ALREADY_EXISTS", channel.value, true);
+  if (!channel.is_verified) throw new KnownError("USER_EMAIL_ALREADY_EXISTS", email, true);
   const user = await trx
     .selectFrom("users")
     .select(["otp_auth_enabled", sql<boolean>`totp_secret IS NOT NULL`.as("has_totp")])
@@ -175,27 +175,17 @@ export const otpRoutes = [
           // Codes sent before bot challenges were recorded passed none: they are scored as passed.
           challenge: (data.bot_challenge as BotChallengeAssessment | undefined) ?? { status: "ok" },
         });
-        const newAccount = {
+        // An anonymous user signing in with a new address becomes its account.
+        const { userId, upgraded } = await createOrUpgradeUser(trx, tenancyContext(auth), auth.user, {
           primary_email: email,
           primary_email_verified: true,
           primary_email_auth_enabled: true,
           otp_auth_enabled: true,
           ...restriction,
-        };
-        // An anonymous user signing in with a new address becomes its account, keeping its id (unless a
-        // concurrent sign-up upgraded it meanwhile: then this is a sign-up of its own).
-        const upgrading = auth.user?.is_anonymous ? auth.user : null;
-        const upgrade = upgrading && (await lockUser(trx, auth.tenancy.id, upgrading.id))?.is_anonymous;
-        let userId: string;
-        if (upgrade) {
-          userId = upgrading.id;
-          await updateUser(trx, tenancyContext(auth), userId, { is_anonymous: false, ...newAccount });
-        } else {
-          userId = await createUser(trx, tenancyContext(auth), newAccount);
-        }
+        });
         await recordSignUpAssessment(trx, auth.tenancy.id, userId, assessment);
         const tokens = await signIn(app, trx, auth, userId, { origin });
-        return { tokens: { ...tokens, is_new_user: true }, signedUp: !upgrade };
+        return { tokens: { ...tokens, is_new_user: true }, signedUp: !upgraded };
       });
       // Counted once the transaction is over: the guess must outlive its rollback, and a second
       // connection taken while the first is held lets a burst of wrong guesses starve the pool.

@@ -10,7 +10,7 @@ import { sendContactVerification } from "../contact-channels/verification.ts";
 import { sendEmail } from "../emails/outbox.ts";
 import { type Db, lockAuthEmail, lockUser } from "../users/records.ts";
 import { EMAIL_MAX_LENGTH, emailAddress } from "../users/schemas.ts";
-import { createUser, normalizeEmail, updateUser, withPasswordHashed } from "../users/service.ts";
+import { createOrUpgradeUser, normalizeEmail, withPasswordHashed } from "../users/service.ts";
 import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { assessBotChallenge, botChallengeFields } from "./bot-challenge.ts";
@@ -80,7 +80,6 @@ export const passwordRoutes = [
       }
       // Upgrading an anonymous user is a sign-up too: it needs sign-ups on (anonymous ones do not).
       if (!config.auth.allowSignUp) throw new KnownError("SIGN_UP_NOT_ENABLED");
-      const upgrading = auth.user?.is_anonymous ? auth.user : null;
       assertPasswordRules(body.password);
       const email = normalizeEmail(body.email);
       const origin = endUserOrigin(app, raw);
@@ -97,30 +96,15 @@ export const passwordRoutes = [
         // The address first, then the user, in the order OTP sign-in takes them: a code for this address
         // waits for the user made or upgraded here.
         await lockAuthEmail(trx, auth.tenancy.id, email);
-        // A concurrent sign-up may have upgraded this user meanwhile: this one then signs up anew, as
-        // it would have had it come second.
-        const upgrade = upgrading && (await lockUser(trx, auth.tenancy.id, upgrading.id))?.is_anonymous;
-        let userId: string;
-        if (upgrade) {
-          userId = upgrading.id;
-          await updateUser(trx, ctx, userId, {
-            is_anonymous: false,
-            primary_email: email,
-            primary_email_auth_enabled: true,
-            ...credentials,
-            ...restriction,
-          });
-        } else {
-          userId = await createUser(trx, ctx, {
-            primary_email: email,
-            primary_email_auth_enabled: true,
-            primary_email_verified: false,
-            ...credentials,
-            ...restriction,
-          });
-        }
+        const { userId, upgraded } = await createOrUpgradeUser(trx, ctx, auth.user, {
+          primary_email: email,
+          primary_email_auth_enabled: true,
+          primary_email_verified: false,
+          ...credentials,
+          ...restriction,
+        });
         await recordSignUpAssessment(trx, auth.tenancy.id, userId, assessment);
-        return { tokens: await signIn(app, trx, auth, userId, { origin }), upgraded: Boolean(upgrade) };
+        return { tokens: await signIn(app, trx, auth, userId, { origin }), upgraded };
       });
       if (!upgraded) recordSignUp(app, auth, tokens.user_id, "password");
       if (body.verification_callback_url) {

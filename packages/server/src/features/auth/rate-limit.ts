@@ -87,7 +87,7 @@ export function waitFor({ current, previous }: BucketCounts, limit: number, elap
 /**
  * Windows a sliding count no longer reads are useless; the server drops them periodically so the table
  * stays small. A window is read until the one after it ends: two window lengths after it started (an
- * hour at least).
+ * hour at least). All budgets share the table, so `windowSeconds` is the longest window in use.
  */
 export function pruneRateLimits(
   db: Kysely<Database>,

@@ -2,7 +2,7 @@ import Type from "typebox";
 import { isMissingReference } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
-import { isUuid, resolveUserId, schemaError } from "../../http/requirements.ts";
+import { clientOwnUser, isUuid, resolveUserId, schemaError } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { selectUser } from "../users/records.ts";
@@ -78,11 +78,8 @@ export const sessionRoutes = [
     schemas: { query: userIdQuery },
     handler: async ({ auth, query, app }) => {
       const userId = resolveUserId(auth, query.user_id);
-      if (auth.type === "client") {
-        // Upstream's order: a client without a user is told so before being told whose sessions it may list.
-        if (!auth.user) throw new KnownError("CANNOT_GET_OWN_USER_WITHOUT_USER");
-        if (userId !== auth.user.id)
-          throw new StatusError(403, "Client can only list sessions of their own user.");
+      if (auth.type === "client" && userId !== clientOwnUser(auth).id) {
+        throw new StatusError(403, "Client can only list sessions of their own user.");
       }
       if (!isUuid(userId)) return json({ items: [], is_paginated: false });
       let sessions = app.database.db

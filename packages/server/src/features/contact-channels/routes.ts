@@ -11,7 +11,7 @@ import {
 } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { isTrustedUrl } from "../auth/trusted-urls.ts";
-import { type Db, lockUser, selectUser } from "../users/records.ts";
+import { type Db, lockUser, userExists } from "../users/records.ts";
 import { emailAddress } from "../users/schemas.ts";
 import { insertChannel, normalizeEmail, rethrowEmailConflict } from "../users/service.ts";
 import { checkCode } from "../verification-codes/codes.ts";
@@ -88,7 +88,7 @@ async function requireChannel(
 }
 
 async function assertUserExists(app: AppContext, auth: RequestAuth, userId: string): Promise<void> {
-  if (!isUuid(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId))) {
+  if (!(await userExists(app.database.db, auth.tenancy.id, userId))) {
     throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
   }
 }
@@ -383,8 +383,7 @@ export const contactChannelRoutes = [
     handler: async ({ auth, params, body, app }) => {
       const userId = resolveUserId(auth, params.user_id);
       if (auth.type === "client") {
-        if (!auth.user) throw new KnownError("CANNOT_GET_OWN_USER_WITHOUT_USER");
-        if (userId !== auth.user.id)
+        if (userId !== clientOwnUser(auth).id)
           throw new StatusError(400, "Can only send verification code for your own user");
       } else {
         await assertUserExists(app, auth, userId);

@@ -21,6 +21,8 @@ const STORED_IMAGE =
 
 /** Pictures a signed-in user may upload from a client in any hour; servers are not limited. */
 export const CLIENT_UPLOADS_PER_HOUR = 30;
+/** The window of that budget, which rate-limit pruning must keep two of. */
+export const CLIENT_UPLOAD_WINDOW_SECONDS = 3600;
 
 /**
  * Counts a client's upload against its user's hourly budget (429 past it). It counts in the write's
@@ -32,7 +34,7 @@ async function countClientUpload(db: Db, auth: RequestAuth): Promise<void> {
   await rateLimited(
     db,
     [{ bucket: `profile-image:${auth.tenancy.id}:${auth.user.id}`, limit: CLIENT_UPLOADS_PER_HOUR }],
-    3600,
+    CLIENT_UPLOAD_WINDOW_SECONDS,
     sql<{ counted: boolean }>`SELECT true AS counted`,
   );
 }

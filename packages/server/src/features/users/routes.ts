@@ -31,7 +31,8 @@ async function readUser(app: AppContext, auth: RequestAuth, userId: string) {
 
 /**
  * Upstream's schema rule: a restriction's reason or private details come only with
- * `restricted_by_admin: true` in the same body, whatever the user's stored restriction.
+ * `restricted_by_admin: true` in the same body, whatever the user's stored restriction. A rule of the
+ * request, so checked here (sign-up rules set the restriction with its details themselves).
  */
 function assertRestrictionInBody(
   raw: FastifyRequest,

@@ -74,7 +74,6 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
       "primary_email_auth_enabled and primary_email_verified require a primary_email.",
     );
   }
-  assertRestrictionFields(input);
   assertPasswordHashed(input);
   if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
     throw new StatusError(
@@ -165,6 +164,28 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
   return userId;
 }
 
+/** What a sign-up makes an account of, whether the user is new or an anonymous one upgraded. */
+export type NewAccount = Omit<UserCreateInput, "is_anonymous" | "oauth_providers">;
+
+/**
+ * Makes the account a sign-up asks for: the requester's anonymous user upgraded in place (keeping its
+ * id), else a new user. A concurrent sign-up may have upgraded that user meanwhile: this one then signs
+ * up anew, as it would have had it come second. Call it holding the address's lock (`lockAuthEmail`),
+ * with any plain password already hashed.
+ */
+export async function createOrUpgradeUser(
+  trx: Db,
+  ctx: TenancyContext,
+  requester: { id: string; is_anonymous: boolean } | null,
+  account: NewAccount,
+): Promise<{ userId: string; upgraded: boolean }> {
+  if (requester?.is_anonymous && (await lockUser(trx, ctx.tenancyId, requester.id))?.is_anonymous) {
+    await updateUser(trx, ctx, requester.id, { ...account, is_anonymous: false });
+    return { userId: requester.id, upgraded: true };
+  }
+  return { userId: await createUser(trx, ctx, account), upgraded: false };
+}
+
 /**
  * Applies an update to a user (server fields included; routes restrict what clients may send, and
  * turn an inline profile image into its URL first: see `profileImageField`).
@@ -196,12 +217,6 @@ export async function updateUser(
       "Cannot manually enable passkey auth, it is enabled iff there is a passkey auth method",
     );
   }
-  assertRestrictionFields({
-    restricted_by_admin: input.restricted_by_admin ?? current.restricted_by_admin,
-    restricted_by_admin_reason: input.restricted_by_admin_reason,
-    restricted_by_admin_private_details: input.restricted_by_admin_private_details,
-  });
-
   const columns = {
     ...(input.display_name !== undefined ? { display_name: emptyToNull(input.display_name) } : {}),
     ...(input.profile_image_url !== undefined ? { profile_image_url: input.profile_image_url } : {}),
@@ -314,23 +329,6 @@ export async function updateUser(
     }
     // A new password signs the user out everywhere.
     await revokeUserSessions(trx, ctx.tenancyId, userId);
-  }
-}
-
-function assertRestrictionFields(input: {
-  restricted_by_admin?: boolean;
-  restricted_by_admin_reason?: string | null;
-  restricted_by_admin_private_details?: string | null;
-}): void {
-  if (
-    !input.restricted_by_admin &&
-    // An empty string is a value too: the column holds it, and the table's check refuses it.
-    (input.restricted_by_admin_reason != null || input.restricted_by_admin_private_details != null)
-  ) {
-    throw new StatusError(
-      400,
-      "restricted_by_admin_reason and restricted_by_admin_private_details must be null unless restricted_by_admin is true.",
-    );
   }
 }
 
