@@ -84,10 +84,10 @@ export async function authenticate(
   const project = await app.projects.get(projectId);
   if (!project) throw new KnownError("CURRENT_PROJECT_NOT_FOUND", projectId);
 
-  const credential = await checkCredential(app, project, accessType, presentedKeys[accessType], headers);
-
   const branchId = stackHeader(headers, "branch-id") ?? "main";
   const tenancy = project.branches.get(branchId);
+  const credential = await checkCredential(app, project, tenancy, accessType, presentedKeys[accessType], headers);
+  // Only once the caller has proved it may use the project, so branches cannot be probed without keys.
   if (!tenancy) throw new KnownError("BRANCH_DOES_NOT_EXIST", branchId);
 
   // One query for the signed-in user with everything its API object shows; nothing else reads it again.
@@ -99,6 +99,7 @@ export async function authenticate(
 async function checkCredential(
   app: AppContext,
   project: ProjectSnapshot,
+  tenancy: TenancySnapshot | undefined,
   accessType: AccessType,
   presentedKey: string | undefined,
   headers: IncomingHttpHeaders,
@@ -128,7 +129,8 @@ async function checkCredential(
   // The SDK's stand-in for "no publishable key", which it also sends as this header.
   if (presentedKey === undefined || (accessType === "client" && presentedKey === PUBLIC_CLIENT_SENTINEL)) {
     if (accessType === "client") {
-      const required = project.branches.get("main")?.config.project.requirePublishableClientKey ?? false;
+      // A branch that does not exist asks for a key too: without one, it is not worth saying it is missing.
+      const required = tenancy ? tenancy.config.project.requirePublishableClientKey : true;
       if (required) throw new KnownError("PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT", project.id);
       return "none";
     }
@@ -159,9 +161,10 @@ async function checkAdminAccessToken(
   token: string,
 ): Promise<void> {
   const claims = await app.tokens.verify(token, "admin");
-  if (claims.project_id !== "internal" || claims.is_anonymous || claims.is_restricted) {
-    throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
-  }
+  // An anonymous or restricted user's token is no admin token at all; another project's is one for the
+  // wrong project.
+  if (claims.is_anonymous || claims.is_restricted) throw new KnownError("UNPARSABLE_ADMIN_ACCESS_TOKEN");
+  if (claims.project_id !== "internal") throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
   const internal = await app.projects.get("internal");
   const internalTenancy = internal?.branches.get("main");
   const ownerTeamId = project.row.owner_team_id;

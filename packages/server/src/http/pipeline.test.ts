@@ -95,10 +95,22 @@ describe.each([
         { project_id: "00000000-0000-4000-8000-000000000000" },
       ],
       [
-        { "x-stack-access-type": "client", "x-stack-project-id": a, "x-stack-branch-id": "invalid-branch" },
+        {
+          "x-stack-access-type": "client",
+          "x-stack-project-id": a,
+          "x-stack-publishable-client-key": projectA.keys.publishable_client_key!,
+          "x-stack-branch-id": "invalid-branch",
+        },
         400,
         "BRANCH_DOES_NOT_EXIST",
         { branch_id: "invalid-branch" },
+      ],
+      // Without a key a branch that does not exist asks for one (a project need not, its branches do).
+      [
+        { "x-stack-access-type": "client", "x-stack-project-id": a, "x-stack-branch-id": "invalid-branch" },
+        401,
+        "PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT",
+        { project_id: a },
       ],
       [
         {

@@ -101,6 +101,17 @@ describe("dashboard project management (scenario 25)", () => {
     });
     expect(notAdmin.status).toBe(401);
     expect(notAdmin.body.code).toBe("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
+    // An anonymous dashboard visitor's token is not an admin token of any kind.
+    const anonymous = await api(test.url, "/api/v1/auth/anonymous/sign-up", {
+      method: "POST",
+      headers: internalClient(),
+    });
+    expect(anonymous.status).toBe(200);
+    const anonymousAsAdmin = await api(test.url, "/api/v1/internal/api-keys", {
+      headers: { ...adminByToken, "x-stack-admin-access-token": anonymous.body.access_token },
+    });
+    expect(anonymousAsAdmin.status).toBe(401);
+    expect(anonymousAsAdmin.body.code).toBe("UNPARSABLE_ADMIN_ACCESS_TOKEN");
     expect(
       (await api(test.url, "/api/v1/internal/projects", { headers: internalClient(outsider.token) })).body
         .items,
