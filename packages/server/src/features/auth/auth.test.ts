@@ -507,6 +507,12 @@ describe("more sign-in rules and isolation", () => {
     const right = totpAt(secret, Date.now() / 1000);
     const wrong = right === "000000" ? "111111" : "000000";
     expect((await mfa(wrong)).body.code).toBe("INVALID_TOTP_CODE");
+    // Codes of the wrong shape are wrong codes too, not malformed requests; a short one is not padded.
+    for (const malformed of ["12345", right.slice(1), `${right} `, "abcdef", ""]) {
+      const answer = await mfa(malformed);
+      expect(answer.status, malformed).toBe(400);
+      expect(answer.body.code, malformed).toBe("INVALID_TOTP_CODE");
+    }
     const ok = await mfa(right);
     expect(ok.status).toBe(200);
     expect(ok.body.access_token).toEqual(expect.any(String));

@@ -34,7 +34,7 @@ function assertOtpEnabled(auth: RequestAuth): void {
  * A wrong one-time code for a known nonce counts against that nonce, so the six characters cannot be
  * guessed: after 20 misses the code is dead.
  */
-async function countWrongOtpGuess(auth: RequestAuth, db: Parameters<typeof checkCode>[0], fullCode: string) {
+async function countWrongOtpGuess(auth: RequestAuth, db: Db, fullCode: string) {
   await sql`UPDATE verification_codes SET attempt_count = attempt_count + 1
              WHERE tenancy_id = ${auth.tenancy.id} AND purpose = 'otp_sign_in' AND used_at IS NULL
                AND data->>'nonce_digest' = ${nonceDigest(fullCode.slice(OTP_LENGTH))}`.execute(db);
@@ -206,5 +206,7 @@ export const otpRoutes = [
     "otp_sign_in",
     "Check a sign-in code without using it",
     tags,
+    // Guesses here count like guesses at sign-in: otherwise the six characters could be found here.
+    countWrongOtpGuess,
   ),
 ];

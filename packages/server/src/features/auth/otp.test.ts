@@ -93,25 +93,30 @@ describe("one-time codes and magic links", () => {
     expect(reused.body.code).toBe("VERIFICATION_CODE_ALREADY_USED");
   });
 
-  it("kills a code after 20 wrong guesses of its six characters", async () => {
+  it.each([
+    ["sign-in", "/api/v1/auth/otp/sign-in"],
+    ["check-code", "/api/v1/auth/otp/sign-in/check-code"],
+  ])("kills a code after 20 wrong guesses of its six characters at %s", async (_, guessPath) => {
     const email = `guess-${Date.now()}@example.com`;
     const sent = await sendCode(email);
     const otp = /: ([0-9A-Z]{6})$/.exec((await mailbox.waitFor(email, /sign-in code/)).subject)![1]!;
     const wrong = otp === "AAAAAA" ? "BBBBBB" : "AAAAAA";
     for (let i = 0; i < 20; i++) {
-      const miss = await api(test.url, "/api/v1/auth/otp/sign-in", {
+      const miss = await api(test.url, guessPath, {
         method: "POST",
         headers: headers(),
         body: { code: wrong + sent.body.nonce },
       });
       expect(miss.body.code).toBe("VERIFICATION_CODE_NOT_FOUND");
     }
-    const right = await api(test.url, "/api/v1/auth/otp/sign-in", {
-      method: "POST",
-      headers: headers(),
-      body: { code: otp + sent.body.nonce },
-    });
-    expect(right.body.code).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
+    for (const usePath of ["/api/v1/auth/otp/sign-in/check-code", "/api/v1/auth/otp/sign-in"]) {
+      const right = await api(test.url, usePath, {
+        method: "POST",
+        headers: headers(),
+        body: { code: otp + sent.body.nonce },
+      });
+      expect(right.body.code, usePath).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
+    }
   });
 
   it("answers a wrong guess without taking a second connection, so guesses cannot starve the pool", async () => {

@@ -1,5 +1,8 @@
 import Type from "typebox";
+import { KnownError } from "../../errors/index.ts";
+import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json } from "../../http/route.ts";
+import type { Db } from "../users/records.ts";
 import { type CodePurpose, checkCode } from "./codes.ts";
 
 /** An e-mailed code as request bodies carry it: exactly 45 characters, any case. */
@@ -8,8 +11,18 @@ export const codeBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** The `…/check-code` endpoint of a code flow: validates a code of that purpose without using it. */
-export function checkCodeRoute(path: string, purpose: CodePurpose, summary: string, tags: string[]) {
+/**
+ * The `…/check-code` endpoint of a code flow: validates a code of that purpose without using it.
+ * `countMiss` records a code that matched nothing, for flows whose codes are partly typed by hand and
+ * could otherwise be guessed here without limit.
+ */
+export function checkCodeRoute(
+  path: string,
+  purpose: CodePurpose,
+  summary: string,
+  tags: string[],
+  countMiss?: (auth: RequestAuth, db: Db, code: string) => Promise<void>,
+) {
   return defineRoute({
     method: "POST",
     path,
@@ -23,6 +36,10 @@ export function checkCodeRoute(path: string, purpose: CodePurpose, summary: stri
         purpose,
         code: body.code,
         consume: false,
+      }).catch(async (error) => {
+        if (countMiss && error instanceof KnownError && error.code === "VERIFICATION_CODE_NOT_FOUND")
+          await countMiss(auth, app.database.db, body.code);
+        throw error;
       });
       return json({ is_code_valid: true });
     },
