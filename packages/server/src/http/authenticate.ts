@@ -86,7 +86,14 @@ export async function authenticate(
 
   const branchId = stackHeader(headers, "branch-id") ?? "main";
   const tenancy = project.branches.get(branchId);
-  const credential = await checkCredential(app, project, tenancy, accessType, presentedKeys[accessType], headers);
+  const credential = await checkCredential(
+    app,
+    project,
+    tenancy,
+    accessType,
+    presentedKeys[accessType],
+    headers,
+  );
   // Only once the caller has proved it may use the project, so branches cannot be probed without keys.
   if (!tenancy) throw new KnownError("BRANCH_DOES_NOT_EXIST", branchId);
 
