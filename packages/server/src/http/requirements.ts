@@ -1,4 +1,5 @@
 import type { FastifyRequest } from "fastify";
+import Type from "typebox";
 import { KnownError } from "../errors/index.ts";
 import type { UserRecord } from "../features/users/records.ts";
 import type { RequestAuth } from "./authenticate.ts";
@@ -56,6 +57,11 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 /** Ids that come from `me` or a free-form path segment are checked before they reach a uuid column. */
 export const isUuid = (value: string) => UUID.test(value);
+
+export const USER_ID_OR_ME = "uuid-or-me";
+
+/** A `user_id` in a request: a UUID, or `me` for the signed-in user ({@link resolveUserId}). */
+export const userIdOrMe = Type.String({ format: USER_ID_OR_ME });
 
 export const tenancyContext = (auth: RequestAuth) => ({
   tenancyId: auth.tenancy.id,

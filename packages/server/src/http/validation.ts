@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import type { TSchema } from "typebox";
-import { UUID } from "./requirements.ts";
+import { USER_ID_OR_ME, UUID } from "./requirements.ts";
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
 type AddFormats = (ajv: Ajv) => Ajv;
@@ -15,6 +15,7 @@ function createAjv(coerceTypes: boolean): Ajv {
   addFormats(ajv);
   // ajv-formats also takes `urn:uuid:…`, which PostgreSQL's uuid type does not.
   ajv.addFormat("uuid", UUID);
+  ajv.addFormat(USER_ID_OR_ME, (value: string) => value === "me" || UUID.test(value));
   return ajv;
 }
 
@@ -147,7 +148,13 @@ export function describeErrors(part: RequestPart, errors: readonly ErrorObject[]
   return [...unknown, ...filtered];
 }
 
-const formatNames: Record<string, string> = { uuid: "UUID", email: "email", uri: "URL", url: "URL" };
+const formatNames: Record<string, string> = {
+  uuid: "UUID",
+  [USER_ID_OR_ME]: "UUID",
+  email: "email",
+  uri: "URL",
+  url: "URL",
+};
 
 /** Past this, a rejected value is cut short in the message: an error must not echo a megabyte back. */
 const PRINTED_VALUE_MAX_CHARS = 200;

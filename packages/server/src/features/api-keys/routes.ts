@@ -3,7 +3,7 @@ import Type from "typebox";
 import type { AppContext } from "../../app-context.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { isUuid, resolveUserId } from "../../http/requirements.ts";
+import { resolveUserId, userIdOrMe } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { timestampMillis } from "../../http/value-schemas.ts";
 import { hasTeamPermission } from "../teams/permissions.ts";
@@ -55,6 +55,7 @@ function routesForKeyType(type: ApiKeyType) {
   const ownerColumn = type === "user" ? ("user_id" as const) : ("team_id" as const);
   const label = type === "user" ? "User" : "Team";
   const base = `/${type}-api-keys`;
+  const ownerIdSchema = type === "user" ? userIdOrMe : Type.String({ format: "uuid" });
   const tags = [`${label} API keys`];
 
   const assertEnabled = (auth: RequestAuth) => {
@@ -71,7 +72,6 @@ function routesForKeyType(type: ApiKeyType) {
     if (type === "user") {
       if (ownerId !== auth.user.id) throw new StatusError(403, "Client can only manage their own api keys");
     } else if (
-      !isUuid(ownerId) ||
       !(await hasTeamPermission(app.database.db, auth.tenancy, ownerId, auth.user.id, "$manage_api_keys"))
     ) {
       // Hide the team's existence from users who may not manage its keys.
@@ -82,12 +82,11 @@ function routesForKeyType(type: ApiKeyType) {
 
   const ownerQuery = (required: boolean) =>
     Type.Object(
-      { [ownerField]: required ? Type.String() : Type.Optional(Type.String()) },
+      { [ownerField]: required ? ownerIdSchema : Type.Optional(ownerIdSchema) },
       { additionalProperties: false },
     );
 
   const find = async (app: AppContext, auth: RequestAuth, id: string, ownerId: string | undefined) => {
-    if (!isUuid(id) || (ownerId !== undefined && !isUuid(ownerId))) throw new KnownError("API_KEY_NOT_FOUND");
     let query = app.database.db
       .selectFrom("api_keys")
       .select(columns)
@@ -146,7 +145,7 @@ function routesForKeyType(type: ApiKeyType) {
             description: Type.String(),
             expires_at_millis: Type.Union([timestampMillis(), Type.Null()]),
             is_public: Type.Optional(Type.Boolean()),
-            [ownerField]: Type.String(),
+            [ownerField]: ownerIdSchema,
           },
           { additionalProperties: false },
         ),
@@ -159,8 +158,6 @@ function routesForKeyType(type: ApiKeyType) {
           is_public?: boolean;
         } & Record<string, string>;
         const ownerId = await authorize(app, auth, input[ownerField]!);
-        if (!isUuid(ownerId))
-          throw new KnownError(type === "user" ? "USER_NOT_FOUND" : "TEAM_NOT_FOUND", ownerId);
         const id = randomUUID();
         const isPublic = input.is_public ?? false;
         const key = generateApiKey(id, type, isPublic);
@@ -197,7 +194,6 @@ function routesForKeyType(type: ApiKeyType) {
         assertEnabled(auth);
         const owner = requireOwnerParam((query as Record<string, string | undefined>)[ownerField], raw);
         const ownerId = await authorize(app, auth, owner);
-        if (!isUuid(ownerId)) return json({ items: [], is_paginated: false });
         const rows = await app.database.db
           .selectFrom("api_keys")
           .select(columns)
@@ -219,7 +215,7 @@ function routesForKeyType(type: ApiKeyType) {
       tags,
       access: anyAccess,
       schemas: {
-        params: Type.Object({ api_key_id: Type.String() }, { additionalProperties: false }),
+        params: Type.Object({ api_key_id: Type.String({ format: "uuid" }) }, { additionalProperties: false }),
         query: ownerQuery(false),
       },
       handler: async ({ auth, params, query, app, raw }) => {
@@ -235,7 +231,7 @@ function routesForKeyType(type: ApiKeyType) {
       tags,
       access: anyAccess,
       schemas: {
-        params: Type.Object({ api_key_id: Type.String() }, { additionalProperties: false }),
+        params: Type.Object({ api_key_id: Type.String({ format: "uuid" }) }, { additionalProperties: false }),
         query: ownerQuery(false),
         body: Type.Object(
           { description: Type.Optional(Type.String()), revoked: Type.Optional(Type.Literal(true)) },

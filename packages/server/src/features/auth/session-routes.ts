@@ -2,7 +2,7 @@ import Type from "typebox";
 import { isMissingReference } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import { stackHeader } from "../../http/headers.ts";
-import { clientOwnUser, isUuid, resolveUserId, schemaError } from "../../http/requirements.ts";
+import { clientOwnUser, resolveUserId, schemaError, userIdOrMe } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { selectUser } from "../users/records.ts";
@@ -13,7 +13,7 @@ import { deleteSession, MAX_SESSION_MS, useRefreshToken } from "./sessions.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["Sessions"];
-const userIdQuery = Type.Object({ user_id: Type.String() }, { additionalProperties: false });
+const userIdQuery = Type.Object({ user_id: userIdOrMe }, { additionalProperties: false });
 
 export const sessionRoutes = [
   defineRoute({
@@ -45,7 +45,7 @@ export const sessionRoutes = [
     schemas: {
       body: Type.Object(
         {
-          user_id: Type.String(),
+          user_id: userIdOrMe,
           expires_in_millis: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SESSION_MS })),
           is_impersonation: Type.Optional(Type.Boolean()),
         },
@@ -54,8 +54,8 @@ export const sessionRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const userId = resolveUserId(auth, body.user_id);
-      const exists = isUuid(userId) && (await selectUser(app.database.db, auth.tenancy.id, userId));
-      if (!exists) throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
+      if (!(await selectUser(app.database.db, auth.tenancy.id, userId)))
+        throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
       const tokens = await signIn(app, app.database.db, auth, userId, {
         expiresInMs: body.expires_in_millis,
         isImpersonation: body.is_impersonation,
@@ -81,7 +81,6 @@ export const sessionRoutes = [
       if (auth.type === "client" && userId !== clientOwnUser(auth).id) {
         throw new StatusError(403, "Client can only list sessions of their own user.");
       }
-      if (!isUuid(userId)) return json({ items: [], is_paginated: false });
       let sessions = app.database.db
         .selectFrom("sessions")
         .select(["id", "user_id", "created_at", "last_used_at", "last_used_ip", "is_impersonation"])
@@ -146,8 +145,8 @@ export const sessionRoutes = [
     tags,
     access: anyAccess,
     schemas: {
-      params: Type.Object({ session_id: Type.String() }, { additionalProperties: false }),
-      query: Type.Object({ user_id: Type.Optional(Type.String()) }, { additionalProperties: false }),
+      params: Type.Object({ session_id: Type.String({ format: "uuid" }) }, { additionalProperties: false }),
+      query: Type.Object({ user_id: Type.Optional(userIdOrMe) }, { additionalProperties: false }),
     },
     handler: async ({ auth, params, query, app }) => {
       if (params.session_id === auth.token?.refresh_token_id)
@@ -155,10 +154,7 @@ export const sessionRoutes = [
       const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
       if (auth.type === "client" && userId !== auth.user?.id)
         throw new StatusError(404, "Session not found.");
-      const deleted =
-        isUuid(params.session_id) &&
-        (userId === undefined || isUuid(userId)) &&
-        (await deleteSession(app.database.db, auth.tenancy.id, params.session_id, userId));
+      const deleted = await deleteSession(app.database.db, auth.tenancy.id, params.session_id, userId);
       if (!deleted) throw new StatusError(404, "Session not found.");
       return success();
     },

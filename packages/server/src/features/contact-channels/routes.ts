@@ -4,10 +4,10 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import {
   clientOwnUser,
-  isUuid,
   rejectServerOnlyFields,
   requireUserSchema,
   resolveUserId,
+  userIdOrMe,
 } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { isTrustedUrl } from "../auth/trusted-urls.ts";
@@ -21,7 +21,7 @@ import { sendContactVerification } from "./verification.ts";
 const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["Contact channels"];
 const channelParams = Type.Object(
-  { user_id: Type.String(), contact_channel_id: Type.String({ format: "uuid" }) },
+  { user_id: userIdOrMe, contact_channel_id: Type.String({ format: "uuid" }) },
   { additionalProperties: false },
 );
 
@@ -65,7 +65,6 @@ const channelColumns = [
 ] as const;
 
 async function findChannel(db: Db, auth: RequestAuth, userId: string, channelId: string) {
-  if (!isUuid(userId)) return undefined;
   return db
     .selectFrom("contact_channels")
     .select(channelColumns)
@@ -130,7 +129,7 @@ export const contactChannelRoutes = [
     schemas: {
       query: Type.Object(
         {
-          user_id: Type.Optional(Type.String()),
+          user_id: Type.Optional(userIdOrMe),
           contact_channel_id: Type.Optional(Type.String({ format: "uuid" })),
         },
         { additionalProperties: false },
@@ -141,7 +140,6 @@ export const contactChannelRoutes = [
       if (query.user_id === undefined && auth.type === "client")
         throw new StatusError(403, "Client can only list their own contact channels.");
       const userId = query.user_id === undefined ? undefined : ownUser(auth, query.user_id, "list");
-      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
       let channels = app.database.db
         .selectFrom("contact_channels")
         .select(channelColumns)
@@ -163,7 +161,7 @@ export const contactChannelRoutes = [
     schemas: {
       body: Type.Object(
         {
-          user_id: Type.String(),
+          user_id: userIdOrMe,
           type: Type.Literal("email"),
           value: emailAddress,
           used_for_auth: Type.Boolean(),

@@ -4,7 +4,7 @@ import type { AppContext } from "../../app-context.ts";
 import type { Database } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
-import { clientOwnUser, isUuid, resolveUserId } from "../../http/requirements.ts";
+import { clientOwnUser, resolveUserId, userIdOrMe } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { sharedEnvironmentOverride } from "../config/overrides.ts";
 import { configWithEnvironment } from "../projects/snapshot.ts";
@@ -79,15 +79,13 @@ function items<T extends { permission_id: string }>(
 }
 
 async function assertTeamMember(app: AppContext, auth: RequestAuth, teamId: string, userId: string) {
-  const member = isUuid(userId)
-    ? await app.database.db
-        .selectFrom("team_members")
-        .select("user_id")
-        .where("tenancy_id", "=", auth.tenancy.id)
-        .where("team_id", "=", teamId)
-        .where("user_id", "=", userId)
-        .executeTakeFirst()
-    : undefined;
+  const member = await app.database.db
+    .selectFrom("team_members")
+    .select("user_id")
+    .where("tenancy_id", "=", auth.tenancy.id)
+    .where("team_id", "=", teamId)
+    .where("user_id", "=", userId)
+    .executeTakeFirst();
   if (!member) await missingMembership(app.database.db, auth.tenancy.id, teamId, userId);
 }
 
@@ -102,7 +100,7 @@ export const permissionRoutes = [
       query: Type.Object(
         {
           team_id: Type.Optional(Type.String({ format: "uuid" })),
-          user_id: Type.Optional(Type.String()),
+          user_id: Type.Optional(userIdOrMe),
           permission_id: Type.Optional(Type.String()),
           recursive: booleanString,
         },
@@ -112,7 +110,6 @@ export const permissionRoutes = [
     handler: async ({ auth, query, app }) => {
       const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
       clientSelf(auth, userId);
-      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
       let rows = app.database.db
         .selectFrom("team_member_permissions")
         .select(["team_id", "user_id", "permission_id"])
@@ -139,7 +136,7 @@ export const permissionRoutes = [
     successStatus: 201,
     schemas: {
       params: Type.Object(
-        { team_id: Type.String({ format: "uuid" }), user_id: Type.String(), permission_id: Type.String() },
+        { team_id: Type.String({ format: "uuid" }), user_id: userIdOrMe, permission_id: Type.String() },
         { additionalProperties: false },
       ),
       body: Type.Object({}, { additionalProperties: false }),
@@ -171,7 +168,7 @@ export const permissionRoutes = [
     access: ["server", "admin"],
     schemas: {
       params: Type.Object(
-        { team_id: Type.String({ format: "uuid" }), user_id: Type.String(), permission_id: Type.String() },
+        { team_id: Type.String({ format: "uuid" }), user_id: userIdOrMe, permission_id: Type.String() },
         { additionalProperties: false },
       ),
     },
@@ -199,7 +196,7 @@ export const permissionRoutes = [
     schemas: {
       query: Type.Object(
         {
-          user_id: Type.Optional(Type.String()),
+          user_id: Type.Optional(userIdOrMe),
           permission_id: Type.Optional(Type.String()),
           recursive: booleanString,
         },
@@ -209,7 +206,6 @@ export const permissionRoutes = [
     handler: async ({ auth, query, app }) => {
       const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
       clientSelf(auth, userId);
-      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
       let rows = app.database.db
         .selectFrom("user_permissions")
         .select(["user_id", "permission_id"])
@@ -235,7 +231,7 @@ export const permissionRoutes = [
     successStatus: 201,
     schemas: {
       params: Type.Object(
-        { user_id: Type.String(), permission_id: Type.String() },
+        { user_id: userIdOrMe, permission_id: Type.String() },
         { additionalProperties: false },
       ),
       body: Type.Object({}, { additionalProperties: false }),
@@ -263,20 +259,18 @@ export const permissionRoutes = [
     access: ["server", "admin"],
     schemas: {
       params: Type.Object(
-        { user_id: Type.String(), permission_id: Type.String() },
+        { user_id: userIdOrMe, permission_id: Type.String() },
         { additionalProperties: false },
       ),
     },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      const deleted = isUuid(userId)
-        ? await app.database.db
-            .deleteFrom("user_permissions")
-            .where("tenancy_id", "=", auth.tenancy.id)
-            .where("user_id", "=", userId)
-            .where("permission_id", "=", params.permission_id)
-            .executeTakeFirst()
-        : { numDeletedRows: 0n };
+      const deleted = await app.database.db
+        .deleteFrom("user_permissions")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("user_id", "=", userId)
+        .where("permission_id", "=", params.permission_id)
+        .executeTakeFirst();
       if (Number(deleted.numDeletedRows) === 0) {
         // Nothing to revoke: upstream names a missing user before a missing grant.
         if (!(await userExists(app.database.db, auth.tenancy.id, userId)))

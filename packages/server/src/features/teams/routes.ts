@@ -5,10 +5,10 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import {
   clientOwnUser,
-  isUuid,
   rejectServerOnlyFields,
   resolveUserId,
   tenancyContext,
+  userIdOrMe,
 } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { profileImageField } from "../profile-images/store.ts";
@@ -23,7 +23,7 @@ const anyAccess = ["client", "server", "admin"] as const;
 const tags = ["Teams"];
 const teamParams = Type.Object({ team_id: Type.String({ format: "uuid" }) }, { additionalProperties: false });
 const memberParams = Type.Object(
-  { team_id: Type.String({ format: "uuid" }), user_id: Type.String() },
+  { team_id: Type.String({ format: "uuid" }), user_id: userIdOrMe },
   { additionalProperties: false },
 );
 const json_ = Type.Unknown();
@@ -106,7 +106,7 @@ export const teamRoutes = [
     access: anyAccess,
     schemas: {
       query: Type.Object(
-        { user_id: Type.Optional(Type.String()), add_current_user: Type.Optional(Type.String()) },
+        { user_id: Type.Optional(userIdOrMe), add_current_user: Type.Optional(Type.String()) },
         { additionalProperties: false },
       ),
     },
@@ -115,7 +115,6 @@ export const teamRoutes = [
       if (auth.type === "client" && userId !== clientOwnUser(auth).id) {
         throw new StatusError(403, "Client can only list teams of their own user (user_id=me).");
       }
-      if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
       let teams = app.database.db
         .selectFrom("teams as t")
         .select(teamColumns.map((c) => `t.${c}` as const))
@@ -159,7 +158,7 @@ export const teamRoutes = [
           client_metadata: Type.Optional(json_),
           client_read_only_metadata: Type.Optional(json_),
           server_metadata: Type.Optional(json_),
-          creator_user_id: Type.Optional(Type.String()),
+          creator_user_id: Type.Optional(userIdOrMe),
         },
         { additionalProperties: false },
       ),
@@ -179,10 +178,7 @@ export const teamRoutes = [
       } else {
         if (query.add_current_user === "true" && auth.user) creatorId ??= auth.user.id;
       }
-      if (
-        creatorId !== undefined &&
-        (!isUuid(creatorId) || !(await selectUser(app.database.db, auth.tenancy.id, creatorId)))
-      ) {
+      if (creatorId !== undefined && !(await selectUser(app.database.db, auth.tenancy.id, creatorId))) {
         throw new KnownError("USER_NOT_FOUND");
       }
       const teamId = await app.database.db.transaction().execute(async (trx) => {
@@ -306,7 +302,7 @@ export const teamRoutes = [
     schemas: { params: memberParams, body: Type.Object({}, { additionalProperties: false }) },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (!isUuid(userId) || !(await selectUser(app.database.db, auth.tenancy.id, userId)))
+      if (!(await selectUser(app.database.db, auth.tenancy.id, userId)))
         throw new KnownError("USER_NOT_FOUND");
       await findTeam(app, auth, params.team_id);
       await app.database.db
@@ -328,14 +324,12 @@ export const teamRoutes = [
         await requireClientMembership(app, auth, params.team_id);
         await requireTeamPermission(app, auth, params.team_id, "$remove_members");
       }
-      const deleted = isUuid(userId)
-        ? await app.database.db
-            .deleteFrom("team_members")
-            .where("tenancy_id", "=", auth.tenancy.id)
-            .where("team_id", "=", params.team_id)
-            .where("user_id", "=", userId)
-            .executeTakeFirst()
-        : { numDeletedRows: 0n };
+      const deleted = await app.database.db
+        .deleteFrom("team_members")
+        .where("tenancy_id", "=", auth.tenancy.id)
+        .where("team_id", "=", params.team_id)
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
       if (Number(deleted.numDeletedRows) === 0)
         await missingMembership(app.database.db, auth.tenancy.id, params.team_id, userId);
       return success();
@@ -396,7 +390,7 @@ function memberProfileRoutes() {
       access: anyAccess,
       schemas: {
         query: Type.Object(
-          { team_id: Type.Optional(Type.String({ format: "uuid" })), user_id: Type.Optional(Type.String()) },
+          { team_id: Type.Optional(Type.String({ format: "uuid" })), user_id: Type.Optional(userIdOrMe) },
           { additionalProperties: false },
         ),
       },
@@ -412,7 +406,6 @@ function memberProfileRoutes() {
           if (userId !== undefined && !(await userExists(app.database.db, auth.tenancy.id, userId)))
             throw new KnownError("USER_NOT_FOUND");
         }
-        if (userId !== undefined && !isUuid(userId)) return json({ items: [], is_paginated: false });
         let rows = profiles(app, auth);
         if (query.team_id) rows = rows.where("team_id", "=", query.team_id);
         if (userId !== undefined) rows = rows.where("user_id", "=", userId);
@@ -430,12 +423,10 @@ function memberProfileRoutes() {
       handler: async ({ auth, params, app }) => {
         const userId = resolveUserId(auth, params.user_id);
         await checkClientRead(app, auth, params.team_id, userId);
-        const row = isUuid(userId)
-          ? await profiles(app, auth)
-              .where("team_id", "=", params.team_id)
-              .where("user_id", "=", userId)
-              .executeTakeFirst()
-          : undefined;
+        const row = await profiles(app, auth)
+          .where("team_id", "=", params.team_id)
+          .where("user_id", "=", userId)
+          .executeTakeFirst();
         if (!row) return missingMembership(app.database.db, auth.tenancy.id, params.team_id, userId);
         return json((await profileViews(app, auth, [row]))[0]);
       },
@@ -470,33 +461,29 @@ function memberProfileRoutes() {
             "team-member-profile-images",
             body.profile_image_url,
             async () =>
-              isUuid(userId)
-                ? (
-                    await trx
-                      .selectFrom("team_members")
-                      .select("profile_image_url")
-                      .where("tenancy_id", "=", auth.tenancy.id)
-                      .where("team_id", "=", params.team_id)
-                      .where("user_id", "=", userId)
-                      .executeTakeFirst()
-                  )?.profile_image_url
-                : undefined,
+              (
+                await trx
+                  .selectFrom("team_members")
+                  .select("profile_image_url")
+                  .where("tenancy_id", "=", auth.tenancy.id)
+                  .where("team_id", "=", params.team_id)
+                  .where("user_id", "=", userId)
+                  .executeTakeFirst()
+              )?.profile_image_url,
           );
           const changes = {
             ...(body.display_name !== undefined ? { display_name: body.display_name } : {}),
             ...(image !== undefined ? { profile_image_url: image } : {}),
           };
-          const row = isUuid(userId)
-            ? await trx
-                .updateTable("team_members")
-                // An empty update still has to find the row: set the team id to itself.
-                .set(Object.keys(changes).length > 0 ? changes : { team_id: params.team_id })
-                .where("tenancy_id", "=", auth.tenancy.id)
-                .where("team_id", "=", params.team_id)
-                .where("user_id", "=", userId)
-                .returning(["team_id", "user_id", "display_name", "profile_image_url"])
-                .executeTakeFirst()
-            : undefined;
+          const row = await trx
+            .updateTable("team_members")
+            // An empty update still has to find the row: set the team id to itself.
+            .set(Object.keys(changes).length > 0 ? changes : { team_id: params.team_id })
+            .where("tenancy_id", "=", auth.tenancy.id)
+            .where("team_id", "=", params.team_id)
+            .where("user_id", "=", userId)
+            .returning(["team_id", "user_id", "display_name", "profile_image_url"])
+            .executeTakeFirst();
           if (!row) return missingMembership(trx, auth.tenancy.id, params.team_id, userId);
           return row;
         });
