@@ -5,7 +5,7 @@ import { stackHeader } from "../../http/headers.ts";
 import { clientOwnUser, resolveUserId, schemaError, userIdOrMe } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
-import { selectUser } from "../users/records.ts";
+import { selectUser, userExists } from "../users/records.ts";
 import { createUser } from "../users/service.ts";
 import { endUserOrigin } from "./end-user.ts";
 import { accessTokenFor, signIn } from "./issue.ts";
@@ -54,7 +54,7 @@ export const sessionRoutes = [
     },
     handler: async ({ auth, body, app, raw }) => {
       const userId = resolveUserId(auth, body.user_id);
-      if (!(await selectUser(app.database.db, auth.tenancy.id, userId)))
+      if (!(await userExists(app.database.db, auth.tenancy.id, userId)))
         throw new KnownError("USER_ID_DOES_NOT_EXIST", userId);
       const tokens = await signIn(app, app.database.db, auth, userId, {
         expiresInMs: body.expires_in_millis,

@@ -13,7 +13,7 @@ import {
 import { defineRoute, json, success } from "../../http/route.ts";
 import { profileImageField } from "../profile-images/store.ts";
 import type { TeamRecord } from "../users/records.ts";
-import { selectUser, selectUsers, userExists } from "../users/records.ts";
+import { selectUsers, userExists } from "../users/records.ts";
 import { accessLevel, userView } from "../users/views.ts";
 import { hasTeamPermission } from "./permissions.ts";
 import { addTeamMember, createTeamRow, missingMembership } from "./service.ts";
@@ -178,7 +178,7 @@ export const teamRoutes = [
       } else {
         if (query.add_current_user === "true" && auth.user) creatorId ??= auth.user.id;
       }
-      if (creatorId !== undefined && !(await selectUser(app.database.db, auth.tenancy.id, creatorId))) {
+      if (creatorId !== undefined && !(await userExists(app.database.db, auth.tenancy.id, creatorId))) {
         throw new KnownError("USER_NOT_FOUND");
       }
       const teamId = await app.database.db.transaction().execute(async (trx) => {
@@ -302,7 +302,7 @@ export const teamRoutes = [
     schemas: { params: memberParams, body: Type.Object({}, { additionalProperties: false }) },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (!(await selectUser(app.database.db, auth.tenancy.id, userId)))
+      if (!(await userExists(app.database.db, auth.tenancy.id, userId)))
         throw new KnownError("USER_NOT_FOUND");
       await findTeam(app, auth, params.team_id);
       await app.database.db
