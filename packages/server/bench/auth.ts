@@ -54,6 +54,17 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
     };
 
     const signInBody = JSON.stringify({ email: server.info.email, password: server.info.password });
+    const bareHash = await spawnBenchServer<{ port: number; password: string }>("argon2-http.ts");
+    const bareHashLoad = (seconds: number) =>
+      load({
+        url: `http://127.0.0.1:${bareHash.info.port}/sign-in`,
+        method: "POST",
+        body: JSON.stringify({ email: server.info.email, password: bareHash.info.password }),
+        headers: { "content-type": "application/json" },
+        seconds,
+        connections: SIGN_IN_CONCURRENCY,
+      });
+    await bareHashLoad(2);
     await load({
       url: `${base}/auth/password/sign-in`,
       method: "POST",
@@ -67,6 +78,7 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       argon2PerSecond: number;
       argon2PerSecondByInFlight: Record<number, number>;
       argon2CpuMsPerVerification: number;
+      bareHashEndpointPerSecond: number;
       signInCpu: CpuPerOperation | null;
     }[] = [];
     const signInRuns: LoadResult[] = [];
@@ -89,11 +101,14 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
         }),
       );
       signInRuns.push(run);
+      const bare = await bareHashLoad(SECONDS / 2);
+      if (bare.non2xx > 0 || bare.errors > 0) throw new Error("the bare hash endpoint refused the password");
       rounds.push({
         signInsPerSecond: run.requestsPerSecond,
         argon2PerSecond: Math.max(...Object.values(argon2PerSecondByInFlight)),
         argon2PerSecondByInFlight,
         argon2CpuMsPerVerification: Math.min(...argon2CpuMs),
+        bareHashEndpointPerSecond: bare.requestsPerSecond,
         signInCpu: cpu,
       });
     }
@@ -107,6 +122,8 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       latencyP99Ms: signInRuns[signInRuns.length - 1]!.latencyP99Ms,
     };
     const argon2 = { verificationsPerSecond: mean(rounds.map((r) => r.argon2PerSecond)) };
+    const bareHashEndpointPerSecond = mean(rounds.map((r) => r.bareHashEndpointPerSecond));
+    await bareHash.stop();
 
     const overhead = await signInOverhead(base, server.info, server.child.pid!);
 
@@ -141,6 +158,10 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       `Raw argon2id verifications (same parameters, best of ${BASELINE_IN_FLIGHT.join(" or ")} in flight): ${argon2.verificationsPerSecond}/s`,
     );
     console.log(`ratio: ${ratio} (target ≥ 0.9)`);
+    const ofBareEndpoint = Number((signIns.requestsPerSecond / bareHashEndpointPerSecond).toFixed(3));
+    console.log(
+      `Reference: a bare HTTP endpoint that only verifies the same hash (no database, no tokens), same load: ${bareHashEndpointPerSecond}/s (${(bareHashEndpointPerSecond / argon2.verificationsPerSecond).toFixed(3)} of raw) — sign-ins reach ${ofBareEndpoint} of it`,
+    );
     const cpuRounds = rounds.flatMap((r) => (r.signInCpu ? [r.signInCpu] : []));
     const meanOf = (pick: (cpu: CpuPerOperation) => number) =>
       Number((cpuRounds.reduce((sum, cpu) => sum + pick(cpu), 0) / Math.max(1, cpuRounds.length)).toFixed(2));
@@ -190,6 +211,11 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       rawArgon2idCpuMsPerVerification: argon2CpuMsPerVerification,
       cpuPerSignIn: signInCpu,
       signInToArgon2Ratio: ratio,
+      bareHashEndpoint: {
+        requestsPerSecond: bareHashEndpointPerSecond,
+        ofRawArgon2: Number((bareHashEndpointPerSecond / argon2.verificationsPerSecond).toFixed(3)),
+        signInsOfIt: ofBareEndpoint,
+      },
       signInOverhead: {
         requestsPerSecond: overhead.run.requestsPerSecond,
         non2xx: overhead.run.non2xx,
