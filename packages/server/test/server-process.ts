@@ -12,7 +12,9 @@ import type { TestProject } from "./server.ts";
 const TRANSACTION_OFFENCE = "pooled connection was taken inside a transaction body";
 
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.ts");
-const tsxCommand = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../../node_modules/.bin/tsx");
+const repoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+/** The npm running this test run, if npm started it (`npm test`); else the one on the PATH. */
+const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ["npm"];
 
 export interface ServerProcess {
   url: string;
@@ -37,16 +39,17 @@ export async function freePort(): Promise<number> {
 
 /**
  * Runs `latchkey start` in its own process (so a test can kill it), and waits until it listens. With
- * `viaTsxCommand`, as `npm start` runs it: under the `tsx` command, a parent process relaying signals.
+ * `viaNpmStart`, as the README starts it: `npm start` in the repository, the process being npm's.
  */
 export async function startServerProcess(
   env: Record<string, string>,
-  options: { viaTsxCommand?: boolean } = {},
+  options: { viaNpmStart?: boolean } = {},
 ): Promise<ServerProcess> {
-  const [command, ...args] = options.viaTsxCommand
-    ? [tsxCommand, cli, "start"]
+  const [command, ...args] = options.viaNpmStart
+    ? [...npm, "start"]
     : [process.execPath, "--import", "tsx", cli, "start"];
   const child = spawn(command!, args, {
+    cwd: repoRoot,
     env: { ...process.env, NODE_ENV: "test", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

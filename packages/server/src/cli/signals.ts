@@ -2,7 +2,7 @@
  * Makes `handler` the only listener `process.listeners` shows for each signal. It is added before the
  * others go: with no listener left for a moment, Node stops watching the signal and drops one that
  * arrived meanwhile (a supervisor's SIGTERM right after start-up would go unheard). Listeners hidden
- * from `process.listeners` stay: under the `tsx` command (npm start) a hidden one tells the parent the
+ * from `process.listeners` stay: under the `tsx` command a hidden one tells the parent the
  * signal arrived, without which the parent kills this process 60 ms later.
  */
 export function takeOverSignals(
