@@ -197,7 +197,13 @@ describe("GET /team-api-keys/{id}", () => {
     const read = (id: string, query: string, headers: Record<string, string>) =>
       api(test.url, `/api/v1/team-api-keys/${id}${query}`, { headers });
 
-    expectKnownError(await read(first.id, "", server()), 400, "SCHEMA_ERROR");
+    const noTeam = await read(first.id, "", server());
+    expectKnownError(noTeam, 400, "SCHEMA_ERROR");
+    expect(noTeam.body.error).toContain("query.team_id must be defined");
+    // The team named is required but does not choose the key: the key's own team decides.
+    const namingAnotherTeam = await read(first.id, `?team_id=${randomUUID()}`, server());
+    expect(namingAnotherTeam.status).toBe(200);
+    expect(namingAnotherTeam.body.team_id).toBe(teamId);
     expectKnownError(await read(randomUUID(), `?team_id=${teamId}`, server()), 404, "API_KEY_NOT_FOUND");
     expectKnownError(
       await read(first.id, `?team_id=${teamId}`, client(member.access_token)),
@@ -395,6 +401,46 @@ describe("GET /user-api-keys/{id}", () => {
       headers: client(stranger.access_token),
     });
     expectOwnKeysOnly(res);
+  });
+
+  it("finds the key by its id alone: the owner a query names plays no part (upstream)", async () => {
+    const { owner, key, expected } = await userWithKey();
+    const stranger = await signUp();
+    const namingSomeoneElse = await api(
+      test.url,
+      `/api/v1/user-api-keys/${key.id}?user_id=${stranger.user_id}`,
+      {
+        headers: server(),
+      },
+    );
+    expect(namingSomeoneElse.status).toBe(200);
+    expect(namingSomeoneElse.body).toEqual(expected);
+    // Its owner naming someone else still reads it; a stranger naming itself still may not.
+    const ownerNamingStranger = await api(
+      test.url,
+      `/api/v1/user-api-keys/${key.id}?user_id=${stranger.user_id}`,
+      {
+        headers: client(owner.access_token),
+      },
+    );
+    expect(ownerNamingStranger.body).toEqual(expected);
+    expectOwnKeysOnly(
+      await api(test.url, `/api/v1/user-api-keys/${key.id}?user_id=me`, {
+        headers: client(stranger.access_token),
+      }),
+    );
+    // A key that does not exist is not found, before a signed-out client is asked to sign in.
+    expectKnownError(
+      await api(test.url, `/api/v1/user-api-keys/${randomUUID()}`, { headers: client() }),
+      404,
+      "API_KEY_NOT_FOUND",
+    );
+  });
+
+  it("lists only with a user_id, saying so in upstream's words", async () => {
+    const res = await api(test.url, "/api/v1/user-api-keys", { headers: server() });
+    expectKnownError(res, 400, "SCHEMA_ERROR");
+    expect(res.body.error).toBe("user_id is required for user API keys");
   });
 
   it("answers API_KEY_NOT_FOUND for unknown ids and team keys", async () => {

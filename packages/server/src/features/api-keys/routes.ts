@@ -86,49 +86,21 @@ function routesForKeyType(type: ApiKeyType) {
       { additionalProperties: false },
     );
 
-  const find = async (app: AppContext, auth: RequestAuth, id: string, ownerId: string | undefined) => {
-    let query = app.database.db
+  /**
+   * A key of this type by id, which a client must be allowed to manage. The owner a query names plays
+   * no part, as upstream: the key is found first and checked against its own owner (a key nobody may
+   * see is not found before the caller's user is asked for).
+   */
+  const findForCaller = async (app: AppContext, auth: RequestAuth, id: string) => {
+    const row = await app.database.db
       .selectFrom("api_keys")
       .select(columns)
       .where("tenancy_id", "=", auth.tenancy.id)
       .where("id", "=", id)
-      .where(ownerColumn, "is not", null);
-    if (ownerId !== undefined) query = query.where(ownerColumn, "=", ownerId);
-    const row = await query.executeTakeFirst();
+      .where(ownerColumn, "is not", null)
+      .executeTakeFirst();
     if (!row) throw new KnownError("API_KEY_NOT_FOUND");
-    return row;
-  };
-
-  const requireOwnerParam = (owner: string | undefined, raw: { method: string; url: string }) => {
-    if (owner === undefined) {
-      throw new KnownError(
-        "SCHEMA_ERROR",
-        `Request validation failed on ${raw.method} ${raw.url}:\n  - ${ownerField} is required for ${type} API keys`,
-      );
-    }
-    return owner;
-  };
-
-  /**
-   * The key a caller asks for by id: under the owner the query names (team keys always name their
-   * team); without one, any key of the project, which a client must then own (upstream's 403 when not).
-   */
-  const findForCaller = async (
-    request: {
-      app: AppContext;
-      auth: RequestAuth;
-      raw: { method: string; url: string };
-      query: Record<string, string | undefined>;
-    },
-    id: string,
-  ) => {
-    const { app, auth, raw, query } = request;
-    const owner = type === "team" ? requireOwnerParam(query[ownerField], raw) : query[ownerField];
-    if (owner !== undefined) return find(app, auth, id, await authorize(app, auth, owner));
-    if (auth.type === "client" && !auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
-    const row = await find(app, auth, id, undefined);
-    const ownerId = row[ownerColumn];
-    if (auth.type === "client" && ownerId) await authorize(app, auth, ownerId);
+    if (auth.type === "client") await authorize(app, auth, row[ownerColumn]!);
     return row;
   };
 
@@ -189,10 +161,13 @@ function routesForKeyType(type: ApiKeyType) {
       summary: `List a ${type}'s API keys, newest first`,
       tags,
       access: anyAccess,
-      schemas: { query: ownerQuery(false) },
-      handler: async ({ auth, query, app, raw }) => {
+      schemas: { query: ownerQuery(type === "team") },
+      handler: async ({ auth, query, app }) => {
         assertEnabled(auth);
-        const owner = requireOwnerParam((query as Record<string, string | undefined>)[ownerField], raw);
+        const owner = (query as Record<string, string | undefined>)[ownerField];
+        // Upstream's words, without the usual "Request validation failed" preamble.
+        if (owner === undefined)
+          throw new KnownError("SCHEMA_ERROR", `${ownerField} is required for ${type} API keys`);
         const ownerId = await authorize(app, auth, owner);
         const rows = await app.database.db
           .selectFrom("api_keys")
@@ -216,11 +191,11 @@ function routesForKeyType(type: ApiKeyType) {
       access: anyAccess,
       schemas: {
         params: Type.Object({ api_key_id: Type.String({ format: "uuid" }) }, { additionalProperties: false }),
-        query: ownerQuery(false),
+        query: ownerQuery(type === "team"),
       },
-      handler: async ({ auth, params, query, app, raw }) => {
+      handler: async ({ auth, params, app }) => {
         assertEnabled(auth);
-        const row = await findForCaller({ app, auth, raw, query }, params.api_key_id);
+        const row = await findForCaller(app, auth, params.api_key_id);
         return json(view(type, row, { last_four: row.last_four }));
       },
     }),
@@ -232,15 +207,15 @@ function routesForKeyType(type: ApiKeyType) {
       access: anyAccess,
       schemas: {
         params: Type.Object({ api_key_id: Type.String({ format: "uuid" }) }, { additionalProperties: false }),
-        query: ownerQuery(false),
+        query: ownerQuery(type === "team"),
         body: Type.Object(
           { description: Type.Optional(Type.String()), revoked: Type.Optional(Type.Literal(true)) },
           { additionalProperties: false },
         ),
       },
-      handler: async ({ auth, params, query, body, app, raw }) => {
+      handler: async ({ auth, params, body, app }) => {
         assertEnabled(auth);
-        const existing = await findForCaller({ app, auth, raw, query }, params.api_key_id);
+        const existing = await findForCaller(app, auth, params.api_key_id);
         const row = await app.database.db
           .updateTable("api_keys")
           .set((eb) => ({
@@ -277,7 +252,7 @@ function routesForKeyType(type: ApiKeyType) {
         const actual: ApiKeyType = row.user_id ? "user" : "team";
         if (actual !== type) throw new KnownError("WRONG_API_KEY_TYPE", type, actual);
         if (row.manually_revoked_at) throw new KnownError("API_KEY_REVOKED");
-        if (row.expires_at && row.expires_at.getTime() <= Date.now()) throw new KnownError("API_KEY_EXPIRED");
+        if (row.expires_at && row.expires_at.getTime() < Date.now()) throw new KnownError("API_KEY_EXPIRED");
         return json(view(type, row, { last_four: row.last_four }));
       },
     }),
