@@ -8,7 +8,7 @@ import {
   type TenancySnapshot,
   verifyProjectKey,
 } from "../features/projects/index.ts";
-import { selectUser, type UserRecord } from "../features/users/records.ts";
+import { selectUser, type UserRecord, userExists } from "../features/users/records.ts";
 import { stackHeader } from "./headers.ts";
 
 /** What the SDK sends as its publishable client key when a project requires none. */
@@ -183,7 +183,16 @@ async function checkAdminAccessToken(
     .where("team_id", "=", ownerTeamId)
     .where("user_id", "=", claims.sub)
     .executeTakeFirst();
-  if (!membership) throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
+  if (!membership) {
+    // A token that outlived its user: told apart, as upstream does, so the dashboard signs in again.
+    if (!(await userExists(app.database.db, internalTenancy.id, claims.sub))) {
+      throw new StatusError(
+        401,
+        "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again.",
+      );
+    }
+    throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
+  }
 }
 
 function isAccessType(value: string): value is AccessType {

@@ -274,6 +274,44 @@ describe("refresh and sessions (scenarios 9–13)", () => {
       "INVALID_OAUTH_CLIENT_ID_OR_SECRET",
     );
     expect((await form(session.refresh_token, project.keys.publishable_client_key!)).status).toBe(200);
+    expect(oauth.headers.get("pragma")).toBe("no-cache");
+    expect(oauth.body.after_callback_redirect_url).toBeNull();
+
+    const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      api(test.url, "/api/v1/auth/oauth/token", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+        rawBody: new URLSearchParams(fields).toString(),
+      });
+    // Client credentials as HTTP Basic, as OAuth libraries send them by default.
+    const basic = `Basic ${Buffer.from(`${project.projectId}:__stack_public_client__`).toString("base64")}`;
+    const viaBasic = await post(
+      { grant_type: "refresh_token", refresh_token: session.refresh_token },
+      { authorization: basic },
+    );
+    expect(viaBasic.status).toBe(200);
+    expect(decodeJwt(viaBasic.body.access_token).sub).toBe(session.user_id);
+    // No credentials at all: the OAuth error, naming no client.
+    const anonymous = await post({ grant_type: "refresh_token", refresh_token: session.refresh_token });
+    expect(anonymous.status).toBe(400);
+    expect(anonymous.body.code).toBe("INVALID_OAUTH_CLIENT_ID_OR_SECRET");
+    expect(anonymous.body.details).toEqual({ client_id: null });
+    const noRefreshToken = await post({
+      grant_type: "refresh_token",
+      client_id: project.projectId,
+      client_secret: "__stack_public_client__",
+    });
+    expect(noRefreshToken.status).toBe(400);
+    expect(noRefreshToken.body).toEqual({
+      error: "invalid_request",
+      error_description: "Missing parameter: `refresh_token`",
+    });
+    const unknownGrant = await post({
+      grant_type: "password",
+      client_id: project.projectId,
+      client_secret: "__stack_public_client__",
+    });
+    expect(unknownGrant.body.code).toBe("SCHEMA_ERROR");
 
     await api(test.url, `/api/v1/users/${session.user_id}`, { method: "DELETE", headers: server() });
     const afterDelete = await api(test.url, "/api/v1/auth/sessions/current/refresh", {

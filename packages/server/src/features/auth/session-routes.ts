@@ -114,7 +114,7 @@ export const sessionRoutes = [
     schemas: {},
     handler: async ({ auth, app }) => {
       // Upstream answers a missing access token with ACCESS_TOKEN_EXPIRED; the SDK expects exactly that.
-      if (!auth.token) throw new KnownError("ACCESS_TOKEN_EXPIRED", null);
+      if (!auth.token) throw new KnownError("ACCESS_TOKEN_EXPIRED", new Date());
       const deleted = await deleteSession(app.database.db, auth.tenancy.id, auth.token.refresh_token_id);
       if (!deleted) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
       return success();

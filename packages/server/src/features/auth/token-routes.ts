@@ -11,6 +11,36 @@ import type { TokenAudience } from "./signing-keys.ts";
 
 const booleanString = Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")]));
 
+/** RFC 6749 §5.1: token answers are not to be cached. */
+const NO_CACHE = { pragma: "no-cache" };
+
+/**
+ * The client's credentials: from the body, or from an HTTP Basic `Authorization` header (RFC 6749
+ * §2.3.1, what OAuth libraries send by default) when the body has none.
+ */
+function clientCredentials(
+  body: { client_id?: string; client_secret?: string },
+  authorization: string | undefined,
+): { clientId?: string; clientSecret?: string } {
+  if (body.client_id !== undefined || body.client_secret !== undefined || !authorization) {
+    return { clientId: body.client_id, clientSecret: body.client_secret };
+  }
+  const basic = /^Basic\s+(\S+)$/i.exec(authorization);
+  if (!basic) return {};
+  const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return {};
+  const formDecode = (part: string) => decodeURIComponent(part.replace(/\+/g, " "));
+  try {
+    return {
+      clientId: formDecode(decoded.slice(0, colon)),
+      clientSecret: formDecode(decoded.slice(colon + 1)),
+    };
+  } catch {
+    return {};
+  }
+}
+
 export const tokenRoutes = [
   defineRoute({
     method: "POST",
@@ -21,10 +51,11 @@ export const tokenRoutes = [
     schemas: {
       body: Type.Object(
         {
-          grant_type: Type.String(),
+          grant_type: Type.Union([Type.Literal("authorization_code"), Type.Literal("refresh_token")]),
           refresh_token: Type.Optional(Type.String()),
-          client_id: Type.String(),
-          client_secret: Type.String(),
+          // Optional here: they may come as HTTP Basic credentials instead (RFC 6749 §2.3.1).
+          client_id: Type.Optional(Type.String()),
+          client_secret: Type.Optional(Type.String()),
           scope: Type.Optional(Type.String()),
         },
         { additionalProperties: true },
@@ -37,34 +68,52 @@ export const tokenRoutes = [
           `Unsupported grant_type ${JSON.stringify(body.grant_type)}: only refresh_token is supported.`,
         );
       }
-      const [projectId, branchId = "main"] = body.client_id.split("#");
+      const { clientId, clientSecret } = clientCredentials(body, raw.headers.authorization);
+      // Upstream names no client id in this error, whatever was sent.
+      if (clientId === undefined || clientSecret === undefined)
+        throw new KnownError("INVALID_OAUTH_CLIENT_ID_OR_SECRET");
+      const [projectId, branchId = "main"] = clientId.split("#");
       const project = projectId ? await app.projects.get(projectId) : null;
       const tenancy = project?.branches.get(branchId);
-      if (!project || !tenancy) throw new KnownError("INVALID_OAUTH_CLIENT_ID_OR_SECRET", body.client_id);
-      if (body.client_secret === PUBLIC_CLIENT_SENTINEL) {
+      if (!project || !tenancy) throw new KnownError("INVALID_OAUTH_CLIENT_ID_OR_SECRET");
+      if (clientSecret === PUBLIC_CLIENT_SENTINEL) {
         if (tenancy.config.project.requirePublishableClientKey) {
           throw new KnownError("PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT", project.id);
         }
-      } else if (!verifyProjectKey(project, "publishable_client_key", body.client_secret)) {
-        throw new KnownError("INVALID_OAUTH_CLIENT_ID_OR_SECRET", body.client_id);
+      } else if (!verifyProjectKey(project, "publishable_client_key", clientSecret)) {
+        throw new KnownError("INVALID_OAUTH_CLIENT_ID_OR_SECRET");
       }
+      // An OAuth 2 error rather than a known error, as upstream's OAuth server words it.
+      if (body.refresh_token === undefined)
+        return json(
+          { error: "invalid_request", error_description: "Missing parameter: `refresh_token`" },
+          400,
+          NO_CACHE,
+        );
       if (!body.refresh_token) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
       const session = await useRefreshToken(app.database.db, tenancy.id, body.refresh_token, raw.ip);
       const user = await selectUser(app.database.db, tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
-      return json({
-        access_token: await accessTokenFor(
-          app,
-          { project, tenancy },
-          user,
-          session.id,
-          endUserOrigin(app, raw),
-        ),
-        token_type: "Bearer",
-        expires_in: app.env.accessTokenTtlSeconds,
-        refresh_token: body.refresh_token,
-        scope: "legacy",
-      });
+      return json(
+        {
+          access_token: await accessTokenFor(
+            app,
+            { project, tenancy },
+            user,
+            session.id,
+            endUserOrigin(app, raw),
+          ),
+          token_type: "Bearer",
+          expires_in: app.env.accessTokenTtlSeconds,
+          refresh_token: body.refresh_token,
+          scope: "legacy",
+          // Upstream's OAuth server adds these to every token answer; a refresh has no redirect.
+          afterCallbackRedirectUrl: null,
+          after_callback_redirect_url: null,
+        },
+        200,
+        NO_CACHE,
+      );
     },
   }),
   defineRoute({

@@ -123,6 +123,23 @@ describe("dashboard project management (scenario 25)", () => {
     });
     expect(foreignTeam.status).toBe(404);
     expect(foreignTeam.body.code).toBe("TEAM_MEMBERSHIP_NOT_FOUND");
+
+    // A token that outlived its dashboard user is told apart from one of a user who may not manage.
+    const leaver = await dashboardUser();
+    const me = await api(test.url, "/api/v1/users/me", { headers: internalClient(leaver.token) });
+    const deleted = await api(test.url, `/api/v1/users/${me.body.id}`, {
+      method: "DELETE",
+      headers: keyHeaders("internal", "server", test.internalKeys),
+    });
+    expect(deleted.status).toBe(200);
+    const orphaned = await api(test.url, "/api/v1/internal/api-keys", {
+      headers: { ...adminByToken, "x-stack-admin-access-token": leaver.token },
+    });
+    expect(orphaned.status).toBe(401);
+    expect(orphaned.headers.get("x-stack-known-error")).toBeNull();
+    expect(orphaned.text).toBe(
+      "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again.",
+    );
   });
 
   it("answers the contract's errors", async () => {
