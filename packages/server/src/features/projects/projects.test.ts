@@ -136,6 +136,102 @@ describe("/internal/projects/current", () => {
     expect(res.body.error).toContain("body.onboarding_status must be one of the following values");
   });
 
+  it("checks logos, domains and e-mail servers as upstream does, and takes any name", async () => {
+    const patch = (body: object) =>
+      api(test.url, "/api/v1/internal/projects/current", { method: "PATCH", headers: admin(), body });
+    const refused: [object, string][] = [
+      [{ logo_url: "not a url" }, "body.logo_url"],
+      [{ logo_full_url: "ftp://example.com/logo.png" }, "body.logo_full_url"],
+      [{ config: { domains: [{ domain: "example.com", handler_path: "/handler" }] } }, "domain"],
+      [{ config: { domains: [{ domain: "https://example.com", handler_path: "handler" }] } }, "handler_path"],
+      [
+        {
+          config: {
+            email_config: {
+              type: "standard",
+              host: "smtp.example.com",
+              port: 70000,
+              username: "u",
+              password: "p",
+              sender_name: "App",
+              sender_email: "app@example.com",
+            },
+          },
+        },
+        "port",
+      ],
+      [
+        {
+          config: {
+            email_config: {
+              type: "standard",
+              host: "smtp.example.com",
+              port: 587,
+              username: "u",
+              password: "p",
+              sender_name: "App",
+              sender_email: "not an address",
+            },
+          },
+        },
+        "sender_email",
+      ],
+      [
+        {
+          config: {
+            email_config: {
+              type: "standard",
+              host: "",
+              port: 587,
+              username: "u",
+              password: "p",
+              sender_name: "App",
+              sender_email: "app@example.com",
+            },
+          },
+        },
+        "host",
+      ],
+    ];
+    for (const [body, field] of refused) {
+      const res = await patch(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.code, JSON.stringify(body)).toBe("SCHEMA_ERROR");
+      expect(res.body.error, JSON.stringify(body)).toContain(field);
+    }
+    const accepted = await patch({
+      display_name: "",
+      logo_url: "data:image/png;base64,iVBORw0KGgo=",
+      logo_full_url: "https://example.com/full.png",
+      config: {
+        // A shared server may carry the standard fields (the dashboard keeps them when switching).
+        email_config: { type: "shared", host: "smtp.example.com" },
+        domains: [
+          { domain: "https://b.example.com", handler_path: "/handler" },
+          { domain: "https://a.example.com", handler_path: "/auth" },
+        ],
+        team_member_default_permissions: [
+          { id: "team_member" },
+          { id: "no_such_permission" },
+          { id: "$read_members" },
+        ],
+      },
+    });
+    expect(accepted.status).toBe(200);
+    expect(accepted.body.display_name).toBe("");
+    expect(accepted.body.logo_url).toBe("data:image/png;base64,iVBORw0KGgo=");
+    expect(accepted.body.config.email_config).toEqual({ type: "shared" });
+    // In upstream's order, and only permissions that exist.
+    expect(accepted.body.config.domains.map((d: { domain: string }) => d.domain)).toEqual([
+      "https://a.example.com",
+      "https://b.example.com",
+    ]);
+    expect(accepted.body.config.team_member_default_permissions).toEqual([
+      { id: "$read_members" },
+      { id: "team_member" },
+    ]);
+  });
+
   it("deletes a project and everything it owns", async () => {
     const doomed = await createTestProject(test, "Doomed");
     const headers = keyHeaders(doomed.projectId, "admin", doomed.keys);

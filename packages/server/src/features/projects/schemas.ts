@@ -2,6 +2,11 @@ import Type, { type Static } from "typebox";
 
 const idList = Type.Array(Type.Object({ id: Type.String() }, { additionalProperties: false }));
 const nullableUrl = Type.Union([Type.String(), Type.Null()]);
+/** A logo: a web address or an image inlined as a `data:` URL, at most 1 MB as upstream allows. */
+const logoInput = Type.Union([
+  Type.String({ format: "uri", maxLength: 1_000_000, pattern: "^(https?://|data:image/)" }),
+  Type.Null(),
+]);
 
 export const onboardingStatuses = [
   "config_choice",
@@ -28,17 +33,31 @@ const oauthProviderInput = Type.Object(
   { additionalProperties: false },
 );
 
+const smtpPort = Type.Number({ minimum: 0, maximum: 65535 });
+const smtpPassword = Type.String({ maxLength: 70 });
+/** Upstream's rules: a standard server needs every field, non-empty; a shared one may carry them too. */
 const emailConfigInput = Type.Union([
-  Type.Object({ type: Type.Literal("shared") }, { additionalProperties: false }),
+  Type.Object(
+    {
+      type: Type.Literal("shared"),
+      host: Type.Optional(Type.String()),
+      port: Type.Optional(smtpPort),
+      username: Type.Optional(Type.String()),
+      password: Type.Optional(smtpPassword),
+      sender_name: Type.Optional(Type.String()),
+      sender_email: Type.Optional(Type.String({ format: "email" })),
+    },
+    { additionalProperties: false },
+  ),
   Type.Object(
     {
       type: Type.Literal("standard"),
-      host: Type.String(),
-      port: Type.Number(),
-      username: Type.String(),
-      password: Type.String(),
-      sender_name: Type.String(),
-      sender_email: Type.String(),
+      host: Type.String({ minLength: 1 }),
+      port: smtpPort,
+      username: Type.String({ minLength: 1 }),
+      password: Type.String({ minLength: 1, maxLength: 70 }),
+      sender_name: Type.String({ minLength: 1 }),
+      sender_email: Type.String({ minLength: 1, format: "email" }),
     },
     { additionalProperties: false },
   ),
@@ -60,7 +79,13 @@ export const legacyConfigUpdate = Type.Object(
     email_theme: Type.Optional(Type.String()),
     domains: Type.Optional(
       Type.Array(
-        Type.Object({ domain: Type.String(), handler_path: Type.String() }, { additionalProperties: false }),
+        Type.Object(
+          {
+            domain: Type.String({ format: "uri", pattern: "^https?://[^ ]*$" }),
+            handler_path: Type.String({ pattern: "^/" }),
+          },
+          { additionalProperties: false },
+        ),
       ),
     ),
     oauth_providers: Type.Optional(Type.Array(oauthProviderInput)),
@@ -82,12 +107,13 @@ export const legacyConfigUpdate = Type.Object(
 
 export const projectUpdateBody = Type.Object(
   {
-    display_name: Type.Optional(Type.String({ minLength: 1 })),
+    // Upstream takes any text, even none.
+    display_name: Type.Optional(Type.String()),
     description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    logo_url: Type.Optional(nullableUrl),
-    logo_full_url: Type.Optional(nullableUrl),
-    logo_dark_mode_url: Type.Optional(nullableUrl),
-    logo_full_dark_mode_url: Type.Optional(nullableUrl),
+    logo_url: Type.Optional(logoInput),
+    logo_full_url: Type.Optional(logoInput),
+    logo_dark_mode_url: Type.Optional(logoInput),
+    logo_full_dark_mode_url: Type.Optional(logoInput),
     is_production_mode: Type.Optional(Type.Boolean()),
     onboarding_status: Type.Optional(Type.Union(onboardingStatuses.map((s) => Type.Literal(s)))),
     config: Type.Optional(legacyConfigUpdate),
@@ -98,7 +124,7 @@ export const projectUpdateBody = Type.Object(
 export const projectCreateBody = Type.Object(
   {
     ...projectUpdateBody.properties,
-    display_name: Type.String({ minLength: 1 }),
+    display_name: Type.String(),
     owner_team_id: Type.String({ format: "uuid" }),
   },
   { additionalProperties: false },

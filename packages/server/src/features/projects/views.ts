@@ -1,9 +1,22 @@
 import { randomUUID } from "node:crypto";
 import type { ConfigObject, RenderedConfig } from "@latchkey/contracts";
+import { permissionExists } from "../teams/permissions.ts";
 import type { AdminProjectView, ClientProjectView, LegacyConfigUpdate } from "./schemas.ts";
 import type { ProjectSnapshot } from "./snapshot.ts";
 
-const ids = (record: Record<string, true>) => Object.keys(record).map((id) => ({ id }));
+/** Default permissions as upstream lists them: only ids defined for the scope, in id order. */
+const defaultPermissions = (
+  config: RenderedConfig,
+  record: Record<string, true>,
+  scope: "team" | "project",
+) =>
+  Object.keys(record)
+    .filter((id) => permissionExists(config, id, scope))
+    .sort(byCodeUnits)
+    .map((id) => ({ id }));
+
+// Upstream sorts these lists by UTF-16 code units, not by locale.
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The legacy flat `config` object derived from the rendered config, as the SDK and dashboard read it. */
 function clientConfig(config: RenderedConfig): ClientProjectView["config"] {
@@ -18,10 +31,12 @@ function clientConfig(config: RenderedConfig): ClientProjectView["config"] {
     allow_team_api_keys: config.apiKeys.enabled.team,
     enabled_oauth_providers: Object.values(config.auth.oauth.providers)
       .filter((provider) => provider.allowSignIn && provider.type)
-      .map((provider) => ({ id: provider.type! })),
+      .map((provider) => ({ id: provider.type! }))
+      .sort((a, b) => byCodeUnits(a.id, b.id)),
     domains: Object.values(config.domains.trustedDomains)
       .filter((domain) => domain.baseUrl)
-      .map((domain) => ({ domain: domain.baseUrl!, handler_path: domain.handlerPath })),
+      .map((domain) => ({ domain: domain.baseUrl!, handler_path: domain.handlerPath }))
+      .sort((a, b) => byCodeUnits(a.domain, b.domain)),
   };
 }
 
@@ -78,9 +93,17 @@ export function adminProjectView(project: ProjectSnapshot, config: RenderedConfi
           },
       email_theme: config.emails.selectedThemeId,
       create_team_on_sign_up: config.teams.createPersonalTeamOnSignUp,
-      team_creator_default_permissions: ids(config.rbac.defaultPermissions.teamCreator),
-      team_member_default_permissions: ids(config.rbac.defaultPermissions.teamMember),
-      user_default_permissions: ids(config.rbac.defaultPermissions.signUp),
+      team_creator_default_permissions: defaultPermissions(
+        config,
+        config.rbac.defaultPermissions.teamCreator,
+        "team",
+      ),
+      team_member_default_permissions: defaultPermissions(
+        config,
+        config.rbac.defaultPermissions.teamMember,
+        "team",
+      ),
+      user_default_permissions: defaultPermissions(config, config.rbac.defaultPermissions.signUp, "project"),
       oauth_account_merge_strategy: config.auth.oauth.accountMergeStrategy,
     },
   };
