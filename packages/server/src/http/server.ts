@@ -93,7 +93,9 @@ export async function buildHttpServer(app: AppContext, routes: HttpRoutes): Prom
     const query = structuredCloneIfObject(input.query ?? {});
     const params = structuredCloneIfObject(input.params ?? {});
     violations.push(...violationsOf(part("params", route.schemas.params ?? emptyObject), params));
-    violations.push(...violationsOf(part("query", route.schemas.query ?? emptyObject), query));
+    // A route that declares no query ignores one, as upstream's do: a cache-buster or tracking parameter
+    // a proxy adds must not fail the request.
+    if (route.schemas.query) violations.push(...violationsOf(part("query", route.schemas.query), query));
     let body: unknown;
     if (route.schemas.body) {
       body = input.body;

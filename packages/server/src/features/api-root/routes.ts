@@ -1,3 +1,4 @@
+import Type from "typebox";
 import { defineRoute, json, text } from "../../http/route.ts";
 
 /**
@@ -11,7 +12,9 @@ export const apiRootRoutes = [
     summary: "Authentication probe",
     tags: ["Meta"],
     access: "public",
-    schemas: {},
+    // Declared empty, as upstream does here: any query parameter is refused (routes that declare no
+    // query ignore one).
+    schemas: { query: Type.Object({}, { additionalProperties: false }) },
     handler: async ({ auth }) => {
       const lines = [
         "Welcome to the Stack API endpoint! Please refer to the documentation at https://docs.stack-auth.com.",
