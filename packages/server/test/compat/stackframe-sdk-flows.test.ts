@@ -1,5 +1,3 @@
-import * as sdk102 from "stackframe-js-2-8-102";
-import * as sdk108 from "stackframe-js-2-8-108";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mailbox } from "../mailbox.ts";
 import {
@@ -9,6 +7,7 @@ import {
   type TestProject,
   type TestServer,
 } from "../server.ts";
+import { type SdkModule, sdkApps, sdkVersions } from "./sdk.ts";
 
 /**
  * The official Stack Auth SDK's everyday flows, end to end against Latchkey: contact channels and
@@ -46,29 +45,7 @@ afterAll(async () => {
   await mailbox?.close();
 });
 
-const versions = [
-  { name: "2.8.102", sdk: sdk102 },
-  { name: "2.8.108", sdk: sdk108 },
-] as const;
-
-// Both versions share one API surface; type them as the newer one.
-type Sdk = typeof sdk108;
-
-function apps(anySdk: (typeof versions)[number]["sdk"]) {
-  const sdk = anySdk as Sdk;
-  const server = new sdk.StackServerApp({
-    projectId: project.projectId,
-    secretServerKey: project.keys.secret_server_key!,
-    baseUrl: test.url,
-    tokenStore: "memory",
-  });
-  const client = new sdk.StackClientApp({
-    projectId: project.projectId,
-    baseUrl: test.url,
-    tokenStore: "memory",
-  });
-  return { server, client };
-}
+const apps = (sdk: SdkModule) => sdkApps(sdk, project, test.url);
 
 let counter = 0;
 /** A fresh lower-case address (the server stores addresses lower-cased, the mailbox matches exactly). */
@@ -77,7 +54,7 @@ const unique = (prefix: string) =>
 
 const password = "sdk flows password";
 
-describe.each(versions)("@stackframe/js $name", ({ name, sdk }) => {
+describe.each(sdkVersions)("@stackframe/js $name", ({ name, sdk }) => {
   const tag = name.replace(/\./g, "-");
 
   /** A user made on the server, then signed in on a fresh client app. */

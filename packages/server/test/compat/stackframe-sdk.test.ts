@@ -1,8 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
-import * as sdk102 from "stackframe-js-2-8-102";
-import * as sdk108 from "stackframe-js-2-8-108";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   api,
@@ -12,6 +10,7 @@ import {
   type TestProject,
   type TestServer,
 } from "../server.ts";
+import { type SdkModule, sdkApps, sdkVersions } from "./sdk.ts";
 
 /**
  * The official Stack Auth SDK, unchanged, against Latchkey: 2.8.102 sends `x-stack-*` headers, 2.8.108
@@ -90,31 +89,9 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
   });
 }
 
-const versions = [
-  { name: "2.8.102", sdk: sdk102, headerPrefix: "x-stack-" },
-  { name: "2.8.108", sdk: sdk108, headerPrefix: "x-hexclave-" },
-] as const;
+const apps = (sdk: SdkModule) => sdkApps(sdk, project, proxyUrl);
 
-// Both versions share one API surface; type them as the newer one.
-type Sdk = typeof sdk108;
-
-function apps(anySdk: (typeof versions)[number]["sdk"]) {
-  const sdk = anySdk as Sdk;
-  const server = new sdk.StackServerApp({
-    projectId: project.projectId,
-    secretServerKey: project.keys.secret_server_key!,
-    baseUrl: proxyUrl,
-    tokenStore: "memory",
-  });
-  const client = new sdk.StackClientApp({
-    projectId: project.projectId,
-    baseUrl: proxyUrl,
-    tokenStore: "memory",
-  });
-  return { server, client };
-}
-
-describe.each(versions)("@stackframe/js $name", ({ name, sdk, headerPrefix }) => {
+describe.each(sdkVersions)("@stackframe/js $name", ({ name, sdk, headerPrefix }) => {
   const email = `sdk-${name.replace(/\./g, "-")}-${Date.now()}@example.com`;
   const password = "sdk compat password";
 
@@ -239,7 +216,7 @@ describe("token refresh after the access token expired", () => {
     "keeps both SDK versions signed in across expiry, through /auth/oauth/token",
     async () => {
       const signedIn = await Promise.all(
-        versions.map(async ({ name, sdk }) => {
+        sdkVersions.map(async ({ name, sdk }) => {
           const { client, server } = apps(sdk);
           const address = `refresh-${name}-${Date.now()}@example.com`;
           await server.createUser({

@@ -10,7 +10,7 @@ import { sharedEnvironmentOverride } from "../config/overrides.ts";
 import { configWithEnvironment } from "../projects/snapshot.ts";
 import { userExists } from "../users/records.ts";
 import { assertGrantable, expandPermissions, permissionExists } from "./permissions.ts";
-import { missingMembership } from "./service.ts";
+import { isTeamMember, missingMembership } from "./service.ts";
 
 /**
  * Runs `grant` in a transaction that holds the environment config against changes, once the permission
@@ -79,14 +79,8 @@ function items<T extends { permission_id: string }>(
 }
 
 async function assertTeamMember(app: AppContext, auth: RequestAuth, teamId: string, userId: string) {
-  const member = await app.database.db
-    .selectFrom("team_members")
-    .select("user_id")
-    .where("tenancy_id", "=", auth.tenancy.id)
-    .where("team_id", "=", teamId)
-    .where("user_id", "=", userId)
-    .executeTakeFirst();
-  if (!member) await missingMembership(app.database.db, auth.tenancy.id, teamId, userId);
+  if (!(await isTeamMember(app.database.db, auth.tenancy.id, teamId, userId)))
+    await missingMembership(app.database.db, auth.tenancy.id, teamId, userId);
 }
 
 export const permissionRoutes = [

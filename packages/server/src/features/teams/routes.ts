@@ -16,7 +16,7 @@ import type { TeamRecord } from "../users/records.ts";
 import { selectUsers, userExists } from "../users/records.ts";
 import { accessLevel, userView } from "../users/views.ts";
 import { hasTeamPermission } from "./permissions.ts";
-import { addTeamMember, createTeamRow, missingMembership } from "./service.ts";
+import { addTeamMember, createTeamRow, isTeamMember, missingMembership } from "./service.ts";
 import { teamView } from "./views.ts";
 
 const anyAccess = ["client", "server", "admin"] as const;
@@ -49,22 +49,6 @@ async function findTeam(app: AppContext, auth: RequestAuth, teamId: string): Pro
   return { ...team, created_at: team.created_at.toISOString() };
 }
 
-async function isMember(
-  app: AppContext,
-  auth: RequestAuth,
-  teamId: string,
-  userId: string,
-): Promise<boolean> {
-  const row = await app.database.db
-    .selectFrom("team_members")
-    .select("user_id")
-    .where("tenancy_id", "=", auth.tenancy.id)
-    .where("team_id", "=", teamId)
-    .where("user_id", "=", userId)
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
 function clientUser(auth: RequestAuth) {
   if (!auth.user) throw new KnownError("USER_AUTHENTICATION_REQUIRED");
   return auth.user;
@@ -91,7 +75,7 @@ async function requireTeamPermission(
 async function requireClientMembership(app: AppContext, auth: RequestAuth, teamId: string) {
   if (auth.type !== "client") return;
   const user = clientUser(auth);
-  if (!(await isMember(app, auth, teamId, user.id)))
+  if (!(await isTeamMember(app.database.db, auth.tenancy.id, teamId, user.id)))
     throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, user.id);
 }
 

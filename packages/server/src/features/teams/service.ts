@@ -84,6 +84,23 @@ export async function addTeamMember(
   }
 }
 
+/** Whether the user is a member of the team. */
+export async function isTeamMember(
+  db: Db,
+  tenancyId: string,
+  teamId: string,
+  userId: string,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom("team_members")
+    .select("user_id")
+    .where("tenancy_id", "=", tenancyId)
+    .where("team_id", "=", teamId)
+    .where("user_id", "=", userId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /**
  * Answers a membership that was expected and not found, in upstream's order: a user that does not exist
  * is said first (USER_NOT_FOUND), then the missing membership. Only runs on that failure path.
