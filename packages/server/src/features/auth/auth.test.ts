@@ -826,5 +826,14 @@ describe("request headers as the SDK sends them", () => {
     expect(missing.status).toBe(400);
     expect(missing.body.code).toBe("SCHEMA_ERROR");
     expect(missing.body.error).toContain("headers.x-stack-refresh-token must be defined");
+    // Sent but empty, in either spelling: a token that matches no session, as upstream answers.
+    for (const name of ["x-stack-refresh-token", "x-hexclave-refresh-token"]) {
+      const empty = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+        method: "POST",
+        headers: client(undefined, { [name]: "" }),
+      });
+      expect(empty.status, name).toBe(401);
+      expect(empty.body.code, name).toBe("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    }
   });
 });

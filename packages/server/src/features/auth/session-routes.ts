@@ -129,7 +129,14 @@ export const sessionRoutes = [
     schemas: {},
     handler: async ({ auth, app, raw }) => {
       const refreshToken = stackHeader(raw.headers, "refresh-token");
-      if (!refreshToken) throw schemaError(raw, ["headers.x-stack-refresh-token must be defined"]);
+      if (!refreshToken) {
+        // Sent but empty is a token that matches no session (upstream), which the SDK takes as signed out.
+        const sentEmpty = ["x-stack-refresh-token", "x-hexclave-refresh-token"].some(
+          (name) => raw.headers[name] !== undefined,
+        );
+        if (sentEmpty) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+        throw schemaError(raw, ["headers.x-stack-refresh-token must be defined"]);
+      }
       const session = await useRefreshToken(app.database.db, auth.tenancy.id, refreshToken, raw.ip);
       const user = await selectUser(app.database.db, auth.tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
