@@ -1,5 +1,5 @@
 import path from "node:path";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 import { readServerEnv, type ServerEnv } from "../src/config/env.ts";
 import type { KeySetCreated } from "../src/features/project-keys/schemas.ts";
 import { createProjectWithKeys } from "../src/features/projects/index.ts";
@@ -64,6 +64,17 @@ export interface TestProject {
 export async function createTestProject(test: TestServer, name = "Test project"): Promise<TestProject> {
   const { projectId, keys } = await createProjectWithKeys(test.server.app.database, { displayName: name });
   return { projectId, keys };
+}
+
+/** A known error as the contract shapes it: the status, the code header and the code in the body. */
+export function expectKnownError(
+  res: { status: number; headers: Headers; body: { code?: string } },
+  status: number,
+  code: string,
+): void {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("x-stack-known-error")).toBe(code);
+  expect(res.body.code).toBe(code);
 }
 
 export interface ApiResponse {

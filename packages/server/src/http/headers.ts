@@ -12,6 +12,11 @@ export function stackHeader(headers: IncomingHttpHeaders, name: string): string 
   return present(headers[`x-stack-${name}`]) ?? present(headers[`x-hexclave-${name}`]);
 }
 
+/** Whether the header came in either spelling, even empty (which {@link stackHeader} reads as absent). */
+export function stackHeaderSent(headers: IncomingHttpHeaders, name: string): boolean {
+  return headers[`x-stack-${name}`] !== undefined || headers[`x-hexclave-${name}`] !== undefined;
+}
+
 const requestHeaderNames = [
   "project-id",
   "branch-id",

@@ -5,6 +5,7 @@ import {
   api,
   clientHeaders,
   createTestProject,
+  expectKnownError,
   patchEnvironmentConfig,
   serverHeaders,
   signUpWithPassword,
@@ -65,16 +66,6 @@ async function createKey(
   expect(created.status).toBe(200);
   return created.body as { id: string; value: string; created_at_millis: number };
 }
-
-const expectKnownError = (
-  res: { status: number; headers: Headers; body: { code?: string } },
-  status: number,
-  code: string,
-) => {
-  expect(res.status).toBe(status);
-  expect(res.headers.get("x-stack-known-error")).toBe(code);
-  expect(res.body.code).toBe(code);
-};
 
 /** A team with an admin (its creator, who holds $manage_api_keys), a plain member and two keys. */
 async function teamWithKeys() {

@@ -4,6 +4,7 @@ import {
   api,
   clientHeaders,
   createTestProject,
+  expectKnownError,
   patchEnvironmentConfig,
   serverHeaders,
   signUpWithPassword,
@@ -35,16 +36,6 @@ afterAll(() => test?.close());
 const client = (p = project, extra: Record<string, string> = {}) => clientHeaders(p, undefined, extra);
 const server = (p = project) => serverHeaders(p);
 const kidOf = (token: string) => decodeProtectedHeader(token).kid;
-
-const expectKnownError = (
-  res: { status: number; headers: Headers; body: { code?: string } },
-  status: number,
-  code: string,
-) => {
-  expect(res.status).toBe(status);
-  expect(res.headers.get("x-stack-known-error")).toBe(code);
-  expect(res.body.code).toBe(code);
-};
 
 interface PublicJwk extends JWK {
   kid: string;

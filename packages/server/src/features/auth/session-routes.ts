@@ -1,7 +1,7 @@
 import Type from "typebox";
 import { isMissingReference } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
-import { stackHeader } from "../../http/headers.ts";
+import { stackHeader, stackHeaderSent } from "../../http/headers.ts";
 import { clientOwnUser, resolveUserId, schemaError, userIdOrMe } from "../../http/requirements.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
@@ -131,10 +131,8 @@ export const sessionRoutes = [
       const refreshToken = stackHeader(raw.headers, "refresh-token");
       if (!refreshToken) {
         // Sent but empty is a token that matches no session (upstream), which the SDK takes as signed out.
-        const sentEmpty = ["x-stack-refresh-token", "x-hexclave-refresh-token"].some(
-          (name) => raw.headers[name] !== undefined,
-        );
-        if (sentEmpty) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+        if (stackHeaderSent(raw.headers, "refresh-token"))
+          throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
         throw schemaError(raw, ["headers.x-stack-refresh-token must be defined"]);
       }
       const session = await useRefreshToken(app.database.db, auth.tenancy.id, refreshToken, raw.ip);

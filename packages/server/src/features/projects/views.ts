@@ -4,6 +4,9 @@ import { permissionExists } from "../teams/permissions.ts";
 import type { AdminProjectView, ClientProjectView, LegacyConfigUpdate } from "./schemas.ts";
 import type { ProjectSnapshot } from "./snapshot.ts";
 
+// Upstream sorts these lists by UTF-16 code units, not by locale.
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Default permissions as upstream lists them: only ids defined for the scope, in id order. */
 const defaultPermissions = (
   config: RenderedConfig,
@@ -14,9 +17,6 @@ const defaultPermissions = (
     .filter((id) => permissionExists(config, id, scope))
     .sort(byCodeUnits)
     .map((id) => ({ id }));
-
-// Upstream sorts these lists by UTF-16 code units, not by locale.
-const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The legacy flat `config` object derived from the rendered config, as the SDK and dashboard read it. */
 function clientConfig(config: RenderedConfig): ClientProjectView["config"] {
@@ -79,7 +79,8 @@ export function adminProjectView(project: ProjectSnapshot, config: RenderedConfi
           ...(provider.appleBundles
             ? { apple_bundle_ids: Object.values(provider.appleBundles).map((b) => b.bundleId) }
             : {}),
-        })),
+        }))
+        .sort((a, b) => byCodeUnits(a.id, b.id)),
       email_config: server.isShared
         ? { type: "shared" }
         : {

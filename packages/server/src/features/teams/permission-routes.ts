@@ -8,7 +8,7 @@ import { clientOwnUser, resolveUserId, userIdOrMe } from "../../http/requirement
 import { defineRoute, json, success } from "../../http/route.ts";
 import { sharedEnvironmentOverride } from "../config/overrides.ts";
 import { configWithEnvironment } from "../projects/snapshot.ts";
-import { userExists } from "../users/records.ts";
+import { assertUserFound } from "../users/records.ts";
 import { assertGrantable, expandPermissions, permissionExists } from "./permissions.ts";
 import { isTeamMember, missingMembership } from "./service.ts";
 
@@ -232,8 +232,7 @@ export const permissionRoutes = [
     },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (!(await userExists(app.database.db, auth.tenancy.id, userId)))
-        throw new KnownError("USER_NOT_FOUND");
+      await assertUserFound(app.database.db, auth.tenancy.id, userId);
       assertGrantable(auth.tenancy.config, params.permission_id, "project");
       await grantIfDefined(app, auth, params.permission_id, "project", (trx) =>
         trx
@@ -267,8 +266,7 @@ export const permissionRoutes = [
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) === 0) {
         // Nothing to revoke: upstream names a missing user before a missing grant.
-        if (!(await userExists(app.database.db, auth.tenancy.id, userId)))
-          throw new KnownError("USER_NOT_FOUND");
+        await assertUserFound(app.database.db, auth.tenancy.id, userId);
         throw new KnownError("PERMISSION_NOT_FOUND", params.permission_id);
       }
       return success();

@@ -5,6 +5,7 @@ import {
   api,
   clientHeaders,
   createTestProject,
+  expectKnownError,
   serverHeaders,
   signUpWithPassword,
   startTestServer,
@@ -60,16 +61,6 @@ const direct = async (userId: string, p = project) => {
   const res = await api(test.url, `/api/v1/project-permissions?user_id=${userId}`, { headers: server(p) });
   expect(res.status).toBe(200);
   return (res.body.items as { id: string }[]).map((item) => item.id).sort();
-};
-
-const expectKnownError = (
-  res: { status: number; headers: Headers; body: { code?: string } },
-  status: number,
-  code: string,
-) => {
-  expect(res.status).toBe(status);
-  expect(res.headers.get("x-stack-known-error")).toBe(code);
-  expect(res.body.code).toBe(code);
 };
 
 describe("DELETE /project-permissions/{user_id}/{permission_id}", () => {

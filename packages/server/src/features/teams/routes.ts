@@ -13,7 +13,7 @@ import {
 import { defineRoute, json, success } from "../../http/route.ts";
 import { profileImageField } from "../profile-images/store.ts";
 import type { TeamRecord } from "../users/records.ts";
-import { selectUsers, userExists } from "../users/records.ts";
+import { assertUserFound, selectUsers } from "../users/records.ts";
 import { accessLevel, userView } from "../users/views.ts";
 import { hasTeamPermission } from "./permissions.ts";
 import { addTeamMember, createTeamRow, isTeamMember, missingMembership } from "./service.ts";
@@ -162,9 +162,7 @@ export const teamRoutes = [
       } else {
         if (query.add_current_user === "true" && auth.user) creatorId ??= auth.user.id;
       }
-      if (creatorId !== undefined && !(await userExists(app.database.db, auth.tenancy.id, creatorId))) {
-        throw new KnownError("USER_NOT_FOUND");
-      }
+      if (creatorId !== undefined) await assertUserFound(app.database.db, auth.tenancy.id, creatorId);
       const teamId = await app.database.db.transaction().execute(async (trx) => {
         const image = await profileImageField(trx, app, auth, "team-profile-images", body.profile_image_url);
         const id = await createTeamRow(trx, auth.tenancy.id, { ...body, profile_image_url: image });
@@ -286,8 +284,7 @@ export const teamRoutes = [
     schemas: { params: memberParams, body: Type.Object({}, { additionalProperties: false }) },
     handler: async ({ auth, params, app }) => {
       const userId = resolveUserId(auth, params.user_id);
-      if (!(await userExists(app.database.db, auth.tenancy.id, userId)))
-        throw new KnownError("USER_NOT_FOUND");
+      await assertUserFound(app.database.db, auth.tenancy.id, userId);
       await findTeam(app, auth, params.team_id);
       await app.database.db
         .transaction()
@@ -387,8 +384,7 @@ function memberProfileRoutes() {
         } else {
           // A server naming a team or user that does not exist is told so (upstream), not given nothing.
           if (query.team_id) await findTeam(app, auth, query.team_id);
-          if (userId !== undefined && !(await userExists(app.database.db, auth.tenancy.id, userId)))
-            throw new KnownError("USER_NOT_FOUND");
+          if (userId !== undefined) await assertUserFound(app.database.db, auth.tenancy.id, userId);
         }
         let rows = profiles(app, auth);
         if (query.team_id) rows = rows.where("team_id", "=", query.team_id);

@@ -1,5 +1,5 @@
 import { KnownError } from "../../errors/index.ts";
-import { type Db, userExists } from "../users/records.ts";
+import { assertUserFound, type Db } from "../users/records.ts";
 import type { TenancyContext } from "../users/service.ts";
 import { permissionExists } from "./permissions.ts";
 
@@ -111,6 +111,6 @@ export async function missingMembership(
   teamId: string,
   userId: string,
 ): Promise<never> {
-  if (!(await userExists(db, tenancyId, userId))) throw new KnownError("USER_NOT_FOUND");
+  await assertUserFound(db, tenancyId, userId);
   throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
 }

@@ -1,6 +1,7 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
 import type { Database } from "../../db/database.ts";
 import { prepared } from "../../db/prepared-statements.ts";
+import { KnownError } from "../../errors/index.ts";
 import { isUuid } from "../../http/requirements.ts";
 
 export type Db = Kysely<Database> | Transaction<Database>;
@@ -102,6 +103,11 @@ export async function selectUser(db: Db, tenancyId: string, userId: string): Pro
 }
 
 export const primaryChannel = (user: UserRecord) => user.channels.find((c) => c.is_primary) ?? null;
+
+/** USER_NOT_FOUND unless the tenancy has this user: how upstream answers a named user that is missing. */
+export async function assertUserFound(db: Db, tenancyId: string, userId: string): Promise<void> {
+  if (!(await userExists(db, tenancyId, userId))) throw new KnownError("USER_NOT_FOUND");
+}
 
 /** Whether the tenancy has this user (any string: a malformed id is no user). */
 export async function userExists(db: Db, tenancyId: string, userId: string): Promise<boolean> {
