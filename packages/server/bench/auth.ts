@@ -18,6 +18,18 @@ const ROUNDS = 3;
  * (libuv's pool then runs four at once), and one per core (what the server's hashing slots allow).
  */
 const BASELINE_IN_FLIGHT = [SIGN_IN_CONCURRENCY, availableParallelism()];
+/**
+ * The least a password sign-in can do, step by step, measured next to sign-ins (bench/servers/
+ * sign-in-floor.ts): how close to raw verification any HTTP server with its credentials in PostgreSQL
+ * can get on this machine, where the server, PostgreSQL and the load generator share the cores.
+ */
+const FLOOR_STEPS = ["hash", "hash+read", "hash+read+write"] as const;
+type FloorStep = (typeof FLOOR_STEPS)[number];
+const FLOOR_STEP_LABELS: Record<FloorStep, string> = {
+  hash: "HTTP endpoint that only verifies the hash",
+  "hash+read": "…after reading the hash by e-mail (one prepared SELECT)",
+  "hash+read+write": "…and recording a session row (one INSERT more)",
+};
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 interface IdentityServer {
@@ -54,17 +66,20 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
     };
 
     const signInBody = JSON.stringify({ email: server.info.email, password: server.info.password });
-    const bareHash = await spawnBenchServer<{ port: number; password: string }>("argon2-http.ts");
-    const bareHashLoad = (seconds: number) =>
+    const floor = await spawnBenchServer<{ port: number; email: string; password: string }>(
+      "sign-in-floor.ts",
+      { DATABASE_URL: postgres.url },
+    );
+    const floorLoad = (step: FloorStep, seconds: number) =>
       load({
-        url: `http://127.0.0.1:${bareHash.info.port}/sign-in`,
+        url: `http://127.0.0.1:${floor.info.port}/${step}/sign-in`,
         method: "POST",
-        body: JSON.stringify({ email: server.info.email, password: bareHash.info.password }),
+        body: JSON.stringify({ email: floor.info.email, password: floor.info.password }),
         headers: { "content-type": "application/json" },
         seconds,
         connections: SIGN_IN_CONCURRENCY,
       });
-    await bareHashLoad(2);
+    for (const step of FLOOR_STEPS) await floorLoad(step, 2);
     await load({
       url: `${base}/auth/password/sign-in`,
       method: "POST",
@@ -78,7 +93,7 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       argon2PerSecond: number;
       argon2PerSecondByInFlight: Record<number, number>;
       argon2CpuMsPerVerification: number;
-      bareHashEndpointPerSecond: number;
+      floorPerSecond: Record<FloorStep, number>;
       signInCpu: CpuPerOperation | null;
     }[] = [];
     const signInRuns: LoadResult[] = [];
@@ -101,14 +116,19 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
         }),
       );
       signInRuns.push(run);
-      const bare = await bareHashLoad(SECONDS / 2);
-      if (bare.non2xx > 0 || bare.errors > 0) throw new Error("the bare hash endpoint refused the password");
+      const floorPerSecond = {} as Record<FloorStep, number>;
+      for (const step of FLOOR_STEPS) {
+        const reference = await floorLoad(step, SECONDS / 2);
+        if (reference.non2xx > 0 || reference.errors > 0)
+          throw new Error(`the ${step} reference refused the password`);
+        floorPerSecond[step] = reference.requestsPerSecond;
+      }
       rounds.push({
         signInsPerSecond: run.requestsPerSecond,
         argon2PerSecond: Math.max(...Object.values(argon2PerSecondByInFlight)),
         argon2PerSecondByInFlight,
         argon2CpuMsPerVerification: Math.min(...argon2CpuMs),
-        bareHashEndpointPerSecond: bare.requestsPerSecond,
+        floorPerSecond,
         signInCpu: cpu,
       });
     }
@@ -122,8 +142,20 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       latencyP99Ms: signInRuns[signInRuns.length - 1]!.latencyP99Ms,
     };
     const argon2 = { verificationsPerSecond: mean(rounds.map((r) => r.argon2PerSecond)) };
-    const bareHashEndpointPerSecond = mean(rounds.map((r) => r.bareHashEndpointPerSecond));
-    await bareHash.stop();
+    const floorReferences = Object.fromEntries(
+      FLOOR_STEPS.map((step) => {
+        const perSecond = mean(rounds.map((r) => r.floorPerSecond[step]));
+        return [
+          step,
+          {
+            requestsPerSecond: perSecond,
+            ofRawArgon2: Number((perSecond / argon2.verificationsPerSecond).toFixed(3)),
+            signInsOfIt: Number((signIns.requestsPerSecond / perSecond).toFixed(3)),
+          },
+        ];
+      }),
+    ) as Record<FloorStep, { requestsPerSecond: number; ofRawArgon2: number; signInsOfIt: number }>;
+    await floor.stop();
 
     const overhead = await signInOverhead(base, server.info, server.child.pid!);
 
@@ -158,10 +190,15 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       `Raw argon2id verifications (same parameters, best of ${BASELINE_IN_FLIGHT.join(" or ")} in flight): ${argon2.verificationsPerSecond}/s`,
     );
     console.log(`ratio: ${ratio} (target ≥ 0.9)`);
-    const ofBareEndpoint = Number((signIns.requestsPerSecond / bareHashEndpointPerSecond).toFixed(3));
     console.log(
-      `Reference: a bare HTTP endpoint that only verifies the same hash (no database, no tokens), same load: ${bareHashEndpointPerSecond}/s (${(bareHashEndpointPerSecond / argon2.verificationsPerSecond).toFixed(3)} of raw) — sign-ins reach ${ofBareEndpoint} of it`,
+      "References on the same load and hashing slots, nothing of Latchkey's (no tenancy, tokens, rate limit, analytics):",
     );
+    for (const step of FLOOR_STEPS) {
+      const reference = floorReferences[step];
+      console.log(
+        `  ${FLOOR_STEP_LABELS[step]}: ${reference.requestsPerSecond}/s = ${reference.ofRawArgon2} of raw — sign-ins reach ${reference.signInsOfIt} of it`,
+      );
+    }
     const cpuRounds = rounds.flatMap((r) => (r.signInCpu ? [r.signInCpu] : []));
     const meanOf = (pick: (cpu: CpuPerOperation) => number) =>
       Number((cpuRounds.reduce((sum, cpu) => sum + pick(cpu), 0) / Math.max(1, cpuRounds.length)).toFixed(2));
@@ -211,11 +248,7 @@ export async function runAuthBench(): Promise<Record<string, unknown>> {
       rawArgon2idCpuMsPerVerification: argon2CpuMsPerVerification,
       cpuPerSignIn: signInCpu,
       signInToArgon2Ratio: ratio,
-      bareHashEndpoint: {
-        requestsPerSecond: bareHashEndpointPerSecond,
-        ofRawArgon2: Number((bareHashEndpointPerSecond / argon2.verificationsPerSecond).toFixed(3)),
-        signInsOfIt: ofBareEndpoint,
-      },
+      floorReferences,
       signInOverhead: {
         requestsPerSecond: overhead.run.requestsPerSecond,
         non2xx: overhead.run.non2xx,
