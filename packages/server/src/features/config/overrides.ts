@@ -8,7 +8,7 @@ import {
   removeConfigKeys,
   schemaForLevel,
 } from "@latchkey/contracts";
-import { sql, type Transaction } from "kysely";
+import { type RawBuilder, sql, type Transaction } from "kysely";
 import type { Database, DatabaseHandle } from "../../db/database.ts";
 import { StatusError } from "../../errors/index.ts";
 import { signUpRuleConditionErrors } from "../auth/sign-up-rules.ts";
@@ -74,29 +74,21 @@ export async function changeOverride(
         .set({ config_override: serialized, updated_at: new Date() })
         .where("id", "=", target.projectId)
         .execute();
-    } else if (level === "branch") {
+    } else {
+      // Only a branch records where its config came from.
+      const withSource = level === "branch" && source ? { source: JSON.stringify(source) } : {};
       await trx
-        .insertInto("branch_config_overrides")
+        .insertInto(OVERRIDE_TABLES[level])
         .values({
           project_id: target.projectId,
           branch_id: target.branchId,
           config: serialized,
-          ...(source ? { source: JSON.stringify(source) } : {}),
+          ...withSource,
         })
         .onConflict((oc) =>
-          oc.columns(["project_id", "branch_id"]).doUpdateSet({
-            config: serialized,
-            updated_at: new Date(),
-            ...(source ? { source: JSON.stringify(source) } : {}),
-          }),
-        )
-        .execute();
-    } else {
-      await trx
-        .insertInto("environment_config_overrides")
-        .values({ project_id: target.projectId, branch_id: target.branchId, config: serialized })
-        .onConflict((oc) =>
-          oc.columns(["project_id", "branch_id"]).doUpdateSet({ config: serialized, updated_at: new Date() }),
+          oc
+            .columns(["project_id", "branch_id"])
+            .doUpdateSet({ config: serialized, updated_at: new Date(), ...withSource }),
         )
         .execute();
     }
@@ -143,18 +135,11 @@ export async function sharedEnvironmentOverride(
   return migrateConfigOverride("environment", await lockedOverride(trx, "environment", target, sql`SHARE`));
 }
 
-async function ensureOverrideRow(
-  trx: Transaction<Database>,
-  level: "branch" | "environment",
-  target: { projectId: string; branchId: string },
-): Promise<void> {
-  const table = level === "branch" ? "branch_config_overrides" : "environment_config_overrides";
-  await trx
-    .insertInto(table)
-    .values({ project_id: target.projectId, branch_id: target.branchId })
-    .onConflict((oc) => oc.columns(["project_id", "branch_id"]).doNothing())
-    .execute();
-}
+/** Where the branch and environment overrides live: a row per (project, branch); a project's is a column. */
+const OVERRIDE_TABLES = {
+  branch: "branch_config_overrides",
+  environment: "environment_config_overrides",
+} as const;
 
 /** One level's override, locked `FOR UPDATE` (to change it) or `FOR SHARE` (to write on top of it). */
 async function lockedOverride(
@@ -163,20 +148,20 @@ async function lockedOverride(
   target: { projectId: string; branchId: string },
   mode = sql`UPDATE`,
 ): Promise<ConfigObject> {
-  // A missing row locks nothing: made first (empty), so that concurrent changes queue on it.
-  if (level !== "project") await ensureOverrideRow(trx, level, target);
-  const query =
-    level === "project"
-      ? sql<{
-          config: unknown;
-        }>`SELECT config_override AS config FROM projects WHERE id = ${target.projectId} FOR ${mode}`
-      : level === "branch"
-        ? sql<{
-            config: unknown;
-          }>`SELECT config FROM branch_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR ${mode}`
-        : sql<{
-            config: unknown;
-          }>`SELECT config FROM environment_config_overrides WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR ${mode}`;
+  let query: RawBuilder<{ config: unknown }>;
+  if (level === "project") {
+    query = sql`SELECT config_override AS config FROM projects WHERE id = ${target.projectId} FOR ${mode}`;
+  } else {
+    const table = OVERRIDE_TABLES[level];
+    // A missing row locks nothing: made first (empty), so that concurrent changes queue on it.
+    await trx
+      .insertInto(table)
+      .values({ project_id: target.projectId, branch_id: target.branchId })
+      .onConflict((oc) => oc.columns(["project_id", "branch_id"]).doNothing())
+      .execute();
+    query = sql`SELECT config FROM ${sql.table(table)}
+                 WHERE project_id = ${target.projectId} AND branch_id = ${target.branchId} FOR ${mode}`;
+  }
   const { rows } = await query.execute(trx);
   const config = rows[0]?.config;
   return isPlainObject(config) ? config : {};
