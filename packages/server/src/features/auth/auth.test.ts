@@ -425,6 +425,38 @@ describe("refresh and sessions (scenarios 9–13)", () => {
     expect(missing.body.code).toBe("SCHEMA_ERROR");
     expect(missing.body.error).toContain("query.user_id must be defined");
   });
+
+  it("lets a client end only its own user's sessions, never one it merely knows the id of", async () => {
+    const victim = await signUp();
+    // Any of the victim's access tokens, even an expired one, names the session.
+    const victimSession = decodeJwt(victim.access_token).refresh_token_id as string;
+    const attacker = await signUp();
+    const attempts = [
+      { query: "", headers: client() },
+      { query: `?user_id=${victim.user_id}`, headers: client() },
+      { query: "", headers: client(project, { "x-stack-access-token": attacker.access_token }) },
+      { query: "?user_id=me", headers: client(project, { "x-stack-access-token": attacker.access_token }) },
+    ];
+    for (const { query, headers } of attempts) {
+      const refused = await api(test.url, `/api/v1/auth/sessions/${victimSession}${query}`, {
+        method: "DELETE",
+        headers,
+      });
+      expect(refused.status).toBe(404);
+      expect(refused.text).toBe("Session not found.");
+    }
+    const refresh = await api(test.url, "/api/v1/auth/sessions/current/refresh", {
+      method: "POST",
+      headers: client(project, { "x-stack-refresh-token": victim.refresh_token }),
+    });
+    expect(refresh.status).toBe(200);
+    // The server may end any session of the project, with or without naming its user.
+    const byServer = await api(test.url, `/api/v1/auth/sessions/${victimSession}`, {
+      method: "DELETE",
+      headers: server(),
+    });
+    expect(byServer.status).toBe(200);
+  });
 });
 
 describe("anonymous users (scenario 19)", () => {

@@ -156,10 +156,14 @@ export const sessionRoutes = [
     handler: async ({ auth, params, query, app }) => {
       if (params.session_id === auth.token?.refresh_token_id)
         throw new KnownError("CANNOT_DELETE_CURRENT_SESSION");
-      const userId = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
-      if (auth.type === "client" && userId !== auth.user?.id)
-        throw new StatusError(404, "Session not found.");
-      const deleted = await deleteSession(app.database.db, auth.tenancy.id, params.session_id, userId);
+      let owner = query.user_id !== undefined ? resolveUserId(auth, query.user_id) : undefined;
+      if (auth.type === "client") {
+        // A client ends only its own user's sessions; with nobody signed in, it has none.
+        if (!auth.user || (owner !== undefined && owner !== auth.user.id))
+          throw new StatusError(404, "Session not found.");
+        owner = auth.user.id;
+      }
+      const deleted = await deleteSession(app.database.db, auth.tenancy.id, params.session_id, owner);
       if (!deleted) throw new StatusError(404, "Session not found.");
       return success();
     },

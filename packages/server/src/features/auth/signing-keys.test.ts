@@ -89,3 +89,22 @@ describe("token-signing key rotation", () => {
     expect((await run("keys", "spin")).status).not.toBe(0);
   });
 });
+
+describe("derived keys in memory", () => {
+  it("keeps at most its bound, least recently used going first, however many projects tokens name", async () => {
+    const keys = await SigningKeys.load(test.server.app.database, { maxCachedKeys: 40 });
+    const hot = keys.get(project.projectId, "user");
+    // Forged tokens naming made-up projects each derive a key before the project is looked up.
+    for (let i = 0; i < 300; i++) {
+      await keys.verifying(crypto.randomUUID(), "user", "no such kid");
+      if (i % 10 === 0) keys.get(project.projectId, "user");
+    }
+    expect(keys.cachedKeyCount).toBeLessThanOrEqual(40);
+    expect(keys.get(project.projectId, "user")).toBe(hot);
+    // A key that was dropped is derived again, the same.
+    const first = crypto.randomUUID();
+    const kid = keys.get(first, "anonymous").kid;
+    for (let i = 0; i < 100; i++) keys.get(crypto.randomUUID(), "user");
+    expect(keys.get(first, "anonymous").kid).toBe(kid);
+  });
+});

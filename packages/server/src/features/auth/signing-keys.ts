@@ -26,6 +26,13 @@ const ROOT_SECRET_NAME = "token-signing-root";
 const PREVIOUS_ROOT_SECRET_NAME = "token-signing-root-previous";
 /** However many tokens with unknown key ids arrive, the roots are read again at most this often. */
 const UNKNOWN_KID_RELOAD_INTERVAL_MS = 10_000;
+/**
+ * Derived keys kept per process. Tokens are verified before their project is looked up (the contract's
+ * order of errors), so forged tokens naming made-up projects derive keys too: without a bound, anyone
+ * could fill the memory. The least recently used key goes first; deriving it again costs well under a
+ * millisecond.
+ */
+const DEFAULT_MAX_CACHED_KEYS = 10_000;
 
 /**
  * Per-project ES256 keys, derived (HKDF) from a random root secret kept in the database. Deriving
@@ -46,12 +53,21 @@ export class SigningKeys {
     private readonly database: DatabaseHandle,
     /** The current root first, then the previous one if there is one. */
     private roots: Buffer[],
+    private readonly maxCachedKeys: number,
   ) {}
 
-  static async load(database: DatabaseHandle): Promise<SigningKeys> {
+  static async load(
+    database: DatabaseHandle,
+    { maxCachedKeys = DEFAULT_MAX_CACHED_KEYS }: { maxCachedKeys?: number } = {},
+  ): Promise<SigningKeys> {
     await sql`INSERT INTO server_secrets (name, value) VALUES (${ROOT_SECRET_NAME}, ${randomBytes(32)})
               ON CONFLICT (name) DO NOTHING`.execute(database.db);
-    return new SigningKeys(database, await readRoots(database));
+    return new SigningKeys(database, await readRoots(database), maxCachedKeys);
+  }
+
+  /** How many derived keys this process holds (bounded by `maxCachedKeys`). */
+  get cachedKeyCount(): number {
+    return this.keys.size;
   }
 
   /** Reads the roots again (after a rotation by another process). */
@@ -82,10 +98,14 @@ export class SigningKeys {
   private derived(root: Buffer, projectId: string, audience: TokenAudience): SigningKey {
     const cacheKey = `${root.toString("hex")}\u0000${projectId}\u0000${audience}`;
     let key = this.keys.get(cacheKey);
-    if (!key) {
+    if (key) {
+      // Re-inserted, so the map's order is least recently used first.
+      this.keys.delete(cacheKey);
+    } else {
       key = derive(root, projectId, audience);
-      this.keys.set(cacheKey, key);
+      if (this.keys.size >= this.maxCachedKeys) this.keys.delete(this.keys.keys().next().value!);
     }
+    this.keys.set(cacheKey, key);
     return key;
   }
 }
