@@ -674,6 +674,34 @@ describe("second-factor guessing", () => {
     });
     expect(late.body.code).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
   });
+
+  const mfaTry = (code: string, totp: string) =>
+    api(test.url, "/api/v1/auth/mfa/sign-in", {
+      method: "POST",
+      headers: client(),
+      body: { type: "totp", totp, code },
+    });
+
+  it("counts every try of a concurrent burst, so a burst gets no more than 20 either", async () => {
+    const code = (await signInTotpUser()).body.details.attempt_code;
+    const right = totpAt(Buffer.from(TOTP_SECRET_BASE64, "base64"), Date.now() / 1000);
+    const wrong = right === "000000" ? "111111" : "000000";
+    const burst = await Promise.all(Array.from({ length: 40 }, () => mfaTry(code, wrong)));
+    const answers = burst.map((r) => r.body.code);
+    expect(answers.filter((a) => a === "INVALID_TOTP_CODE")).toHaveLength(20);
+    expect(answers.filter((a) => a === "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED")).toHaveLength(20);
+    expect((await mfaTry(code, right)).body.code).toBe("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
+  });
+
+  it("takes the right code on the twentieth try", async () => {
+    const code = (await signInTotpUser()).body.details.attempt_code;
+    const right = totpAt(Buffer.from(TOTP_SECRET_BASE64, "base64"), Date.now() / 1000);
+    const wrong = right === "000000" ? "111111" : "000000";
+    for (let i = 0; i < 19; i++) expect((await mfaTry(code, wrong)).body.code).toBe("INVALID_TOTP_CODE");
+    const twentieth = await mfaTry(code, right);
+    expect(twentieth.status).toBe(200);
+    expect(twentieth.body.access_token).toBeTruthy();
+  });
 });
 
 // A server start and twenty password checks.

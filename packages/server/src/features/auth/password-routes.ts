@@ -11,7 +11,7 @@ import { sendEmail } from "../emails/outbox.ts";
 import { type Db, lockAuthEmail, lockUser } from "../users/records.ts";
 import { EMAIL_MAX_LENGTH, emailAddress } from "../users/schemas.ts";
 import { createOrUpgradeUser, normalizeEmail, withPasswordHashed } from "../users/service.ts";
-import { checkCode, countFailedAttempt, createCode, linkWithCode } from "../verification-codes/codes.ts";
+import { admitAttempt, checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { assessBotChallenge, botChallengeFields } from "./bot-challenge.ts";
 import { endUserOrigin } from "./end-user.ts";
@@ -394,50 +394,34 @@ export const passwordRoutes = [
       ),
     },
     handler: async ({ auth, body, app, raw }) => {
-      const tokens = await app.database.db
-        .transaction()
-        .execute(async (trx) => {
-          const data = await checkCode(trx, {
-            tenancyId: auth.tenancy.id,
-            purpose: "mfa_sign_in",
-            code: body.code,
-            consume: false,
-          });
-          const userId = String(data.user_id);
-          const user = await trx
-            .selectFrom("users")
-            .select("totp_secret")
-            .where("tenancy_id", "=", auth.tenancy.id)
-            .where("id", "=", userId)
-            .executeTakeFirst();
-          if (!user?.totp_secret || !verifyTotp(user.totp_secret, body.totp))
-            throw new KnownError("INVALID_TOTP_CODE");
-          await checkCode(trx, {
-            tenancyId: auth.tenancy.id,
-            purpose: "mfa_sign_in",
-            code: body.code,
-            consume: true,
-          });
-          // A code sign-in proved no password; codes from before the digest was recorded carry none
-          // either (they expire within five minutes).
-          if (typeof data.password_digest !== "string")
-            return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
-          // A password changed since the first step: that step's password no longer signs in.
-          const current = await storedPasswordHash(trx, auth.tenancy.id, userId);
-          if (!current || passwordDigest(current.password_hash) !== data.password_digest)
-            throw new KnownError("EMAIL_PASSWORD_MISMATCH");
-          return signIn(app, trx, auth, userId, {
-            origin: endUserOrigin(app, raw),
-            passwordHash: current.password_hash,
-          });
-        })
-        .catch(async (error) => {
-          // Counted after the rollback (the transaction holds the code's row lock): misses must stick.
-          if (error instanceof KnownError && error.code === "INVALID_TOTP_CODE") {
-            await countFailedAttempt(app.database.db, auth.tenancy.id, body.code);
-          }
-          throw error;
+      const attempt = { tenancyId: auth.tenancy.id, purpose: "mfa_sign_in", code: body.code } as const;
+      // Counted before it is judged, and committed: every try takes one of the code's attempts.
+      const attemptAdmitted = await admitAttempt(app.database.db, attempt);
+      const tokens = await app.database.db.transaction().execute(async (trx) => {
+        const data = await checkCode(trx, { ...attempt, consume: false, attemptAdmitted });
+        const userId = String(data.user_id);
+        const user = await trx
+          .selectFrom("users")
+          .select("totp_secret")
+          .where("tenancy_id", "=", auth.tenancy.id)
+          .where("id", "=", userId)
+          .executeTakeFirst();
+        if (!user?.totp_secret || !verifyTotp(user.totp_secret, body.totp))
+          throw new KnownError("INVALID_TOTP_CODE");
+        await checkCode(trx, { ...attempt, consume: true, attemptAdmitted });
+        // A code sign-in proved no password; codes from before the digest was recorded carry none
+        // either (they expire within five minutes).
+        if (typeof data.password_digest !== "string")
+          return signIn(app, trx, auth, userId, { origin: endUserOrigin(app, raw) });
+        // A password changed since the first step: that step's password no longer signs in.
+        const current = await storedPasswordHash(trx, auth.tenancy.id, userId);
+        if (!current || passwordDigest(current.password_hash) !== data.password_digest)
+          throw new KnownError("EMAIL_PASSWORD_MISMATCH");
+        return signIn(app, trx, auth, userId, {
+          origin: endUserOrigin(app, raw),
+          passwordHash: current.password_hash,
         });
+      });
       // Nobody with a second factor is new: it was set up on an existing account.
       return json({ ...tokens, is_new_user: false });
     },

@@ -44,8 +44,16 @@ export async function createCode(
  */
 export async function checkCode(
   db: Db,
-  input: { tenancyId: string; purpose: CodePurpose; code: string; consume: boolean },
+  input: {
+    tenancyId: string;
+    purpose: CodePurpose;
+    code: string;
+    consume: boolean;
+    /** This try already took one of the code's attempts ({@link admitAttempt}): the cap was checked then. */
+    attemptAdmitted?: boolean;
+  },
 ): Promise<Record<string, unknown>> {
+  const admitted = input.attemptAdmitted ?? false;
   const { rows } = await sql<{
     purpose: string;
     data: Record<string, unknown>;
@@ -63,7 +71,7 @@ export async function checkCode(
         FROM found f
        WHERE v.tenancy_id = f.tenancy_id AND v.id = f.id AND ${input.consume}
          AND f.purpose = ${input.purpose} AND f.used_at IS NULL AND f.expires_at > now()
-         AND f.attempt_count < ${MAX_ATTEMPTS}
+         AND (${admitted} OR f.attempt_count < ${MAX_ATTEMPTS})
       RETURNING v.id
     )
     SELECT f.purpose, f.data, f.expires_at, f.used_at, f.attempt_count, EXISTS (SELECT 1 FROM consumed) AS consumed
@@ -73,7 +81,8 @@ export async function checkCode(
   // Upstream's order: an expired code is expired, used or not.
   if (new Date(row.expires_at).getTime() <= Date.now()) throw new KnownError("VERIFICATION_CODE_EXPIRED");
   if (row.used_at) throw new KnownError("VERIFICATION_CODE_ALREADY_USED");
-  if (row.attempt_count >= MAX_ATTEMPTS) throw new KnownError("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
+  if (!admitted && row.attempt_count >= MAX_ATTEMPTS)
+    throw new KnownError("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
   if (input.consume && !row.consumed) throw new KnownError("VERIFICATION_CODE_ALREADY_USED");
   return row.data;
 }
@@ -85,14 +94,28 @@ export function linkWithCode(callbackUrl: string, code: string): string {
   return url.toString();
 }
 
-/** Counts a failed use of a code (a wrong second factor): after 20, the code is dead. */
-export async function countFailedAttempt(db: Db, tenancyId: string, code: string): Promise<void> {
-  await db
+/**
+ * Takes one of a code's 20 attempts for a try that is judged afterwards (a second factor checked against
+ * the code's user), in a statement of its own that commits at once. Counting misses after the fact let
+ * tries queued on the code's lock all read the count from before the others' misses: a burst got two to
+ * three times the attempts. False when the code cannot be tried (unknown, other purpose, expired, used,
+ * out of attempts): `checkCode` then says which.
+ */
+export async function admitAttempt(
+  db: Db,
+  input: { tenancyId: string; purpose: CodePurpose; code: string },
+): Promise<boolean> {
+  const admitted = await db
     .updateTable("verification_codes")
     .set((eb) => ({ attempt_count: eb("attempt_count", "+", 1) }))
-    .where("tenancy_id", "=", tenancyId)
-    .where("code_hash", "=", digest(code))
-    .execute();
+    .where("tenancy_id", "=", input.tenancyId)
+    .where("code_hash", "=", digest(input.code))
+    .where("purpose", "=", input.purpose)
+    .where("used_at", "is", null)
+    .where("expires_at", ">", new Date())
+    .where("attempt_count", "<", MAX_ATTEMPTS)
+    .executeTakeFirst();
+  return admitted.numUpdatedRows > 0n;
 }
 
 /** Drops codes that expired more than {@link EXPIRED_CODE_RETENTION_MS} ago (server housekeeping). */
