@@ -401,3 +401,31 @@ describe("ADMIN_ACCESS_TOKEN_EXPIRED (spec §1.3)", () => {
     expect(stillSignedIn.status).toBe(200);
   });
 });
+
+describe("forged access tokens", () => {
+  /** An unsigned token: only its claims matter, it must never get as far as a signature check. */
+  const forged = (projectId: string) =>
+    [
+      Buffer.from(JSON.stringify({ alg: "ES256", kid: "k" })).toString("base64url"),
+      Buffer.from(
+        JSON.stringify({ project_id: projectId, aud: projectId, sub: crypto.randomUUID() }),
+      ).toString("base64url"),
+      "c2lnbmF0dXJl",
+    ].join(".");
+
+  it("refuses one naming a project id too long to be any project's, user or admin token alike", async () => {
+    const projectId = "é".repeat(600);
+    const asUser = await api(test.url, "/api/v1/users/me", {
+      headers: client(project, { "x-stack-access-token": forged(projectId) }),
+    });
+    expectKnownError(asUser, 401, "UNPARSABLE_ACCESS_TOKEN");
+    const asAdmin = await api(test.url, "/api/v1/internal/projects", {
+      headers: {
+        "x-stack-access-type": "admin",
+        "x-stack-project-id": "internal",
+        "x-stack-admin-access-token": forged(projectId),
+      },
+    });
+    expectKnownError(asAdmin, 401, "UNPARSABLE_ADMIN_ACCESS_TOKEN");
+  });
+});

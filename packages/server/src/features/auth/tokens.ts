@@ -39,6 +39,9 @@ export type TokenUserClaims = Pick<
   | "requires_totp_mfa"
 >;
 
+/** Project ids are UUIDs (or `internal`): a token naming a longer one is forged. */
+const MAX_PROJECT_ID_BYTES = 128;
+
 const audienceSuffix: Record<TokenAudience, string> = {
   user: "",
   restricted: ":restricted",
@@ -108,6 +111,8 @@ export class AccessTokens {
     }
     const projectId = unverified.project_id;
     if (typeof projectId !== "string" || typeof unverified.aud !== "string") throw unparsable();
+    // No project has such an id, and a key cannot be derived for it (HKDF takes at most 1,024 bytes).
+    if (Buffer.byteLength(projectId) > MAX_PROJECT_ID_BYTES) throw unparsable();
     const kind = (Object.keys(audienceSuffix) as TokenAudience[]).find(
       (k) => unverified.aud === `${projectId}${audienceSuffix[k]}`,
     );
