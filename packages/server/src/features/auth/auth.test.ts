@@ -233,6 +233,26 @@ describe("password sign-up and sign-in (scenarios 6, 7)", () => {
     });
     expect(again.status).toBe(200);
   });
+
+  it("refuses to import a hash whose cost would stall every sign-in, on create and on update", async () => {
+    // Hours per verification, run in one of the hashing slots all sign-ins share.
+    const stalling = "$argon2id$v=19$m=8,t=20000000,p=1$c29tZXNhbHQ$aGFzaA";
+    const created = await api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { primary_email: freshEmail(), primary_email_auth_enabled: true, password_hash: stalling },
+    });
+    expect(created.status).toBe(400);
+    expect(created.text).toContain("its cost is above what this server verifies");
+    const user = await api(test.url, "/api/v1/users", { method: "POST", headers: server(), body: {} });
+    const updated = await api(test.url, `/api/v1/users/${user.body.id}`, {
+      method: "PATCH",
+      headers: server(),
+      body: { password_hash: "$2b$31$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234" },
+    });
+    expect(updated.status).toBe(400);
+    expect(updated.text).toContain("its cost is above what this server verifies");
+  });
 });
 
 describe("refresh and sessions (scenarios 9–13)", () => {

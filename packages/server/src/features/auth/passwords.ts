@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { type Algorithm, hash, verify } from "@node-rs/argon2";
 import { compare as bcryptCompare } from "@node-rs/bcrypt";
 import pLimit from "p-limit";
-import { KnownError } from "../../errors/index.ts";
+import { KnownError, StatusError } from "../../errors/index.ts";
 
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 70;
@@ -33,10 +33,47 @@ export function assertPasswordRules(password: string): void {
 export const hashPassword = (password: string) => hashingSlots(() => hash(password, ARGON2_OPTIONS));
 
 const BCRYPT_PREFIX = /^\$2[abxy]?\$\d{2}\$/;
+const BCRYPT_COST = /^\$2[abxy]?\$(\d{2})\$/;
+const ARGON2_PARAMETERS = /^\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=(\d+),t=(\d+),p=(\d+)\$/;
 
-/** Hashes users may be imported with (Modular Crypt Format): argon2 and bcrypt. */
-export function isSupportedPasswordHash(passwordHash: string): boolean {
-  return passwordHash.startsWith("$argon2") || BCRYPT_PREFIX.test(passwordHash);
+/**
+ * The costliest imported hashes this server verifies. Every sign-in attempt against an imported hash runs
+ * its parameters, in one of the few hashing slots all sign-ins share: a hash imported with a cost of
+ * hours would let anyone who knows the address stall every sign-in on the server. These bounds sit well
+ * above what password hashing libraries use (a few seconds at most).
+ */
+const MAX_IMPORTED_COST = {
+  argon2MemoryKiB: 262_144,
+  argon2Passes: 10,
+  argon2Lanes: 16,
+  bcryptCost: 15,
+} as const;
+
+/**
+ * Refuses a hash a user may not be imported with: only argon2 and bcrypt in Modular Crypt Format, with
+ * parameters this server can afford to verify on every sign-in attempt (text 400).
+ */
+export function assertImportablePasswordHash(passwordHash: string): void {
+  const argon2 = ARGON2_PARAMETERS.exec(passwordHash);
+  const bcrypt = BCRYPT_COST.exec(passwordHash);
+  if (!argon2 && !bcrypt) {
+    throw new StatusError(
+      400,
+      "Invalid password hash: only bcrypt and argon2 hashes in Modular Crypt Format are supported.",
+    );
+  }
+  const max = MAX_IMPORTED_COST;
+  const tooCostly = argon2
+    ? Number(argon2[1]) > max.argon2MemoryKiB ||
+      Number(argon2[2]) > max.argon2Passes ||
+      Number(argon2[3]) > max.argon2Lanes
+    : Number(bcrypt?.[1]) > max.bcryptCost;
+  if (tooCostly) {
+    throw new StatusError(
+      400,
+      `Invalid password hash: its cost is above what this server verifies (argon2 at most m=${max.argon2MemoryKiB}, t=${max.argon2Passes}, p=${max.argon2Lanes}; bcrypt at most cost ${max.bcryptCost}).`,
+    );
+  }
 }
 
 /**

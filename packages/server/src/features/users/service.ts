@@ -1,6 +1,6 @@
 import type { RenderedConfig } from "@latchkey/contracts";
 import { KnownError, StatusError } from "../../errors/index.ts";
-import { assertPasswordRules, hashPassword, isSupportedPasswordHash } from "../auth/passwords.ts";
+import { assertImportablePasswordHash, assertPasswordRules, hashPassword } from "../auth/passwords.ts";
 import { revokeUserSessions } from "../auth/sessions.ts";
 import { permissionExists } from "../teams/permissions.ts";
 import { addTeamMember, createTeamRow } from "../teams/service.ts";
@@ -75,12 +75,7 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
     );
   }
   assertPasswordHashed(input);
-  if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
-    throw new StatusError(
-      400,
-      "Invalid password hash: only bcrypt and argon2 hashes in Modular Crypt Format are supported.",
-    );
-  }
+  if (input.password_hash !== undefined) assertImportablePasswordHash(input.password_hash);
   const passwordHash = input.password_hash;
   // An OTP sign-in with the same new address waits for this user and signs it in, instead of making a
   // second one (see `lockAuthEmail`). Callers that lock a user too take the address first, as the OTP
@@ -200,12 +195,7 @@ export async function updateUser(
     throw new StatusError(400, "Cannot set both password and password_hash at the same time.");
   }
   assertPasswordHashed(input);
-  if (input.password_hash !== undefined && !isSupportedPasswordHash(input.password_hash)) {
-    throw new StatusError(
-      400,
-      "Invalid password hash: only bcrypt and argon2 hashes in Modular Crypt Format are supported.",
-    );
-  }
+  if (input.password_hash !== undefined) assertImportablePasswordHash(input.password_hash);
 
   const current = await lockUser(trx, ctx.tenancyId, userId);
   if (!current) throw new KnownError("USER_NOT_FOUND");
