@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 
@@ -29,17 +30,28 @@ export function endUserOrigin(app: AppContext, raw: FastifyRequest): EndUserOrig
     ...(city ? { city_name: city } : {}),
   };
   return {
-    ip: raw.ip ?? null,
+    ip: clientIp(raw),
     geo: Object.keys(geo).length > 0 ? geo : null,
     geoTrusted: app.env.trustProxy,
   };
+}
+
+/**
+ * The client's IP address: the socket's, or with a trusted proxy the one `X-Forwarded-For` names. The
+ * client writes the leftmost `X-Forwarded-For` entry itself, so anything there that is not an address
+ * falls back to the proxy's own (it keys rate limits and is stored on sessions).
+ */
+export function clientIp(raw: FastifyRequest): string | null {
+  if (raw.ip && isIP(raw.ip) !== 0) return raw.ip;
+  return raw.socket.remoteAddress ?? null;
 }
 
 function decodeCity(value: string | undefined): string | undefined {
   if (!value) return undefined;
   try {
     const city = decodeURIComponent(value).trim();
-    return city.length > 0 && city.length <= 100 ? city : undefined;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
+    return city.length > 0 && city.length <= 100 && !/[\u0000-\u001f\u007f]/.test(city) ? city : undefined;
   } catch {
     return undefined;
   }

@@ -14,7 +14,7 @@ import { createOrUpgradeUser, normalizeEmail, withPasswordHashed } from "../user
 import { admitAttempt, checkCode, createCode, linkWithCode } from "../verification-codes/codes.ts";
 import { checkCodeRoute, codeBody } from "../verification-codes/routes.ts";
 import { assessBotChallenge, botChallengeFields } from "./bot-challenge.ts";
-import { endUserOrigin } from "./end-user.ts";
+import { clientIp, endUserOrigin } from "./end-user.ts";
 import { signIn } from "./issue.ts";
 import { assertPasswordRules, hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { rateLimited } from "./rate-limit.ts";
@@ -135,7 +135,7 @@ export const passwordRoutes = [
         [
           { bucket: `sign-in:email:${auth.tenancy.id}:${email}`, limit },
           // An IP may try more addresses than one address may be tried (offices, NAT).
-          { bucket: `sign-in:ip:${raw.ip}`, limit: limit * 10 },
+          { bucket: `sign-in:ip:${clientIp(raw)}`, limit: limit * 10 },
         ],
         window,
         app.database.db

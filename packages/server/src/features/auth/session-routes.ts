@@ -7,7 +7,7 @@ import { defineRoute, json, success } from "../../http/route.ts";
 import { recordSignUp } from "../analytics/events.ts";
 import { selectUser, userExists } from "../users/records.ts";
 import { createUser } from "../users/service.ts";
-import { endUserOrigin } from "./end-user.ts";
+import { clientIp, endUserOrigin } from "./end-user.ts";
 import { accessTokenFor, signIn } from "./issue.ts";
 import { deleteSession, MAX_SESSION_MS, useRefreshToken } from "./sessions.ts";
 
@@ -135,7 +135,7 @@ export const sessionRoutes = [
           throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
         throw schemaError(raw, ["headers.x-stack-refresh-token must be defined"]);
       }
-      const session = await useRefreshToken(app.database.db, auth.tenancy.id, refreshToken, raw.ip);
+      const session = await useRefreshToken(app.database.db, auth.tenancy.id, refreshToken, clientIp(raw));
       const user = await selectUser(app.database.db, auth.tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
       return json({

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -395,5 +396,29 @@ describe("sign-up facts", () => {
     expect(facts("10.1.2.3", true)).toBe("10.1.2.3");
     expect(facts("::ffff:203.0.113.5")).toBe("203.0.113.5");
     expect(facts("2001:db8::1")).toBe("2001:db8::1");
+  });
+});
+
+describe("X-Forwarded-For through a trusted proxy", () => {
+  it("falls back to the proxy's own address when the client wrote something that is not one", async () => {
+    const p = await project();
+    const email = unrelatedEmail();
+    expect((await signUp(p, { email })).status).toBe(200);
+    // The client writes the leftmost entry itself: 6,000 characters once overflowed the rate-limit key.
+    const garbage = randomBytes(3000).toString("hex");
+    const signIn = (password: string) =>
+      api(test.url, "/api/v1/auth/password/sign-in", {
+        method: "POST",
+        headers: clientHeaders(p, undefined, { "x-forwarded-for": garbage }),
+        body: { email, password },
+      });
+    expect((await signIn("wrong password")).body.code).toBe("EMAIL_PASSWORD_MISMATCH");
+    const session = await signIn("correct horse battery");
+    expect(session.status).toBe(200);
+    const sessions = await api(test.url, "/api/v1/auth/sessions?user_id=me", {
+      headers: clientHeaders(p, undefined, { "x-stack-access-token": session.body.access_token }),
+    });
+    const current = sessions.body.items.find((s: { is_current_session: boolean }) => s.is_current_session);
+    expect(current.last_used_at_end_user_ip_info).toEqual({ ip: "127.0.0.1" });
   });
 });

@@ -4,7 +4,7 @@ import { PUBLIC_CLIENT_SENTINEL } from "../../http/authenticate.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { verifyProjectKey } from "../projects/index.ts";
 import { selectUser } from "../users/records.ts";
-import { endUserOrigin } from "./end-user.ts";
+import { clientIp, endUserOrigin } from "./end-user.ts";
 import { accessTokenFor } from "./issue.ts";
 import { useRefreshToken } from "./sessions.ts";
 import type { TokenAudience } from "./signing-keys.ts";
@@ -91,7 +91,7 @@ export const tokenRoutes = [
           NO_CACHE,
         );
       if (!body.refresh_token) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
-      const session = await useRefreshToken(app.database.db, tenancy.id, body.refresh_token, raw.ip);
+      const session = await useRefreshToken(app.database.db, tenancy.id, body.refresh_token, clientIp(raw));
       const user = await selectUser(app.database.db, tenancy.id, session.user_id);
       if (!user) throw new KnownError("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
       return json(
