@@ -226,6 +226,10 @@ export const knownErrors = {
     details: { attempt_code: attemptCode },
   })),
   INVALID_TOTP_CODE: define(() => ({ status: 400, message: "The TOTP code is invalid. Please try again." })),
+  OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN: define(() => ({
+    status: 400,
+    message: "A provider with the same account ID is already used for signing in.",
+  })),
   INVALID_OAUTH_CLIENT_ID_OR_SECRET: define((clientId?: string) => ({
     status: 400,
     message:

@@ -65,7 +65,12 @@ export const serverUserCreate = Type.Object(
     oauth_providers: Type.Optional(
       Type.Array(
         Type.Object(
-          { id: Type.String(), account_id: Type.String(), email: Type.Optional(nullableString) },
+          {
+            // Bounded so that the pair fits the unique index on (provider, account id).
+            id: Type.String({ maxLength: 100 }),
+            account_id: Type.String({ maxLength: 500 }),
+            email: Type.Optional(nullableString),
+          },
           { additionalProperties: false },
         ),
       ),

@@ -132,7 +132,14 @@ export async function createUser(trx: Db, ctx: TenancyContext, input: UserCreate
         provider_account_id: account.account_id,
         email: account.email ?? null,
       })
-      .execute();
+      .execute()
+      .catch((error) => {
+        const pgError = error as { code?: string; constraint?: string };
+        // Another user signs in with that account already, or the list names it twice.
+        if (pgError.code === "23505" && pgError.constraint === "oauth_accounts_provider_account")
+          throw new KnownError("OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
+        throw error;
+      });
   }
   // A default naming a definition since deleted grants nothing.
   const signUpPermissions = Object.keys(ctx.config.rbac.defaultPermissions.signUp).filter((id) =>

@@ -1,10 +1,11 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mailbox } from "../../../test/mailbox.ts";
 import {
   api,
   clientHeaders,
   createTestProject,
+  expectKnownError,
   patchEnvironmentConfig,
   serverHeaders,
   signUpWithPassword,
@@ -604,5 +605,38 @@ describe("tenant isolation of users", () => {
       headers: server(),
     });
     expect(badId.body.code).toBe("SCHEMA_ERROR");
+  });
+});
+
+describe("users created with OAuth accounts", () => {
+  const displayName = `imported ${randomUUID()}`;
+  const create = (providers: { id: string; account_id: string }[]) =>
+    api(test.url, "/api/v1/users", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: displayName, oauth_providers: providers },
+    });
+
+  it("links each account to one user only, and refuses what would not fit its index", async () => {
+    const accountId = randomUUID();
+    const first = await create([{ id: "github", account_id: accountId }]);
+    expect(first.status).toBe(201);
+    expect(first.body.oauth_providers).toEqual([{ id: "github", account_id: accountId, email: null }]);
+    expect(first.body.auth_with_email).toBe(false);
+
+    const taken = await create([{ id: "github", account_id: accountId }]);
+    expectKnownError(taken, 400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
+    const twice = await create([
+      { id: "google", account_id: accountId },
+      { id: "google", account_id: accountId },
+    ]);
+    expectKnownError(twice, 400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
+    const long = await create([{ id: "github", account_id: randomBytes(300).toString("hex") }]);
+    expectKnownError(long, 400, "SCHEMA_ERROR");
+    // The refused creations left nobody behind.
+    const listed = await api(test.url, `/api/v1/users?query=${encodeURIComponent(displayName)}`, {
+      headers: server(),
+    });
+    expect(listed.body.items.map((u: { id: string }) => u.id)).toEqual([first.body.id]);
   });
 });
