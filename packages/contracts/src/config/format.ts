@@ -44,12 +44,22 @@ export function* configLeaves(
 export function overrideConfig(base: ConfigObject, patch: ConfigObject): ConfigObject {
   const result: ConfigObject = {};
   const patchKeys = Object.keys(patch).filter((key) => patch[key] !== undefined);
+  // A set, not a scan of the patch for every base key: overrides can hold tens of thousands of keys.
+  const patched = new Set(patchKeys);
   for (const [key, value] of Object.entries(base)) {
-    if (patchKeys.some((p) => key === p || key.startsWith(`${p}.`))) continue;
+    if (isPatched(key, patched)) continue;
     result[key] = value;
   }
   for (const key of patchKeys) result[key] = patch[key]!;
   return result;
+}
+
+/** Whether `key` itself or a dotted prefix of it (`a` and `a.b` for `a.b.c`) is among `patched`. */
+function isPatched(key: string, patched: ReadonlySet<string>): boolean {
+  if (patched.has(key)) return true;
+  for (let dot = key.indexOf("."); dot !== -1; dot = key.indexOf(".", dot + 1))
+    if (patched.has(key.slice(0, dot))) return true;
+  return false;
 }
 
 /**

@@ -13,8 +13,11 @@ export type ConfigLevel = "project" | "branch" | "environment";
 const projectOnly = { [LEVEL_KEYWORD]: "project" } as const;
 const environmentOnly = { [LEVEL_KEYWORD]: "environment" } as const;
 
-/** Ids users choose for records (trusted domains, permissions, products…). */
-export const USER_SPECIFIED_ID = "^[a-zA-Z0-9_$][a-zA-Z0-9_$:-]*$";
+/**
+ * Ids users choose for records (trusted domains, permissions, products…). At most 256 characters: some
+ * become keys of indexed rows (permission grants), which PostgreSQL's btree limits to about 2.7 kB.
+ */
+export const USER_SPECIFIED_ID = "^[a-zA-Z0-9_$][a-zA-Z0-9_$:-]{0,255}$";
 
 const record = <T extends TSchema>(value: T, options: Record<string, unknown> = {}) =>
   Type.Record(Type.String({ pattern: USER_SPECIFIED_ID }), value, options);

@@ -71,6 +71,30 @@ describe("config endpoints (scenario 26)", () => {
     );
   });
 
+  it("refuses overrides nested too deeply to walk, and record ids too long to index", async () => {
+    const deep = `${'{"a":'.repeat(20_000)}1${"}".repeat(20_000)}`;
+    for (const level of ["environment", "branch"]) {
+      const refused = await patch(level, deep);
+      expect(refused.status).toBe(400);
+      expect(refused.text).toBe("Config override is nested too deeply (at most 32 levels).");
+    }
+    const replaced = await api(test.url, "/api/v1/internal/config/override/branch", {
+      method: "PUT",
+      headers: admin(),
+      body: { config_string: deep, source: { type: "pushed-from-unknown" } },
+    });
+    expect(replaced.status).toBe(400);
+    // A permission id becomes the key of every grant's index row, which PostgreSQL bounds.
+    const longId = "p".repeat(257);
+    const tooLong = await patch("environment", { [`rbac.permissions.${longId}`]: { scope: "project" } });
+    expect(tooLong.status).toBe(400);
+    expect((await rendered()).rbac.permissions[longId]).toBeUndefined();
+    const longest = "p".repeat(256);
+    expect(
+      (await patch("environment", { [`rbac.permissions.${longest}`]: { scope: "project" } })).status,
+    ).toBe(200);
+  });
+
   it("replaces the branch override with PUT, which needs a source", async () => {
     await patch("branch", { "teams.createPersonalTeamOnSignUp": true });
     const noSource = await api(test.url, "/api/v1/internal/config/override/branch", {

@@ -14,6 +14,24 @@ import { StatusError } from "../../errors/index.ts";
 import { signUpRuleConditionErrors } from "../auth/sign-up-rules.ts";
 
 const MAX_OVERRIDE_BYTES = 5 * 1024 * 1024;
+/**
+ * The config schema is a few levels deep; a deeper override is refused before anything recursive (key
+ * migration, serialisation) walks it and runs out of stack.
+ */
+const MAX_OVERRIDE_DEPTH = 32;
+
+/** How deeply objects and arrays nest in a parsed JSON value, walked without recursion. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (typeof current !== "object" || current === null) continue;
+    deepest = Math.max(deepest, depth);
+    for (const child of Object.values(current)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
 
 export type BranchSource =
   | {
@@ -36,6 +54,12 @@ export function parseOverride(level: ConfigLevel, text: string): ConfigObject {
     throw new StatusError(400, "Invalid config JSON");
   }
   if (!isPlainObject(parsed)) throw new StatusError(400, "Config override must be a non-null object.");
+  if (nestingDepth(parsed) > MAX_OVERRIDE_DEPTH) {
+    throw new StatusError(
+      400,
+      `Config override is nested too deeply (at most ${MAX_OVERRIDE_DEPTH} levels).`,
+    );
+  }
   const migrated = migrateConfigOverride(level, parsed);
   const errors = configOverrideErrors(schemaForLevel(level), migrated);
   if (errors.length === 0) errors.push(...signUpRuleConditionErrors(migrated));
