@@ -9,8 +9,20 @@ import { defineRoute, json, success } from "../../http/route.ts";
 import { changeOverride, patchWith } from "../config/index.ts";
 import { type Change, removeKeys } from "../config/overrides.ts";
 import { configWithEnvironment } from "../projects/snapshot.ts";
+import { definitionOf } from "./permissions.ts";
 
-const PERMISSION_ID = "^[a-z0-9_:]+$";
+/**
+ * Permission ids become config keys and index rows: no dots (a dot would nest them), no `__proto__`
+ * (the config format cannot hold it) and short enough for the grants' btree index.
+ */
+const PERMISSION_ID = "^(?!__proto__$)[a-z0-9_:]+$";
+const MAX_PERMISSION_ID_LENGTH = 256;
+const permissionId = Type.String({ pattern: PERMISSION_ID, maxLength: MAX_PERMISSION_ID_LENGTH });
+/** A contained permission may also be one of the built-in `$…` team permissions. */
+const containedPermissionId = Type.String({
+  pattern: "^(?!__proto__$)\\$?[a-z0-9_:]+$",
+  maxLength: MAX_PERMISSION_ID_LENGTH,
+});
 
 /**
  * Permission definitions live in the config (`rbac.permissions`); these routes are the admin API over
@@ -75,7 +87,7 @@ function definitionRoutes(scope: "team" | "project") {
   };
   const body = {
     description: Type.Optional(Type.String()),
-    contained_permission_ids: Type.Optional(Type.Array(Type.String())),
+    contained_permission_ids: Type.Optional(Type.Array(containedPermissionId)),
   };
   const params = Type.Object({ permission_id: Type.String() }, { additionalProperties: false });
 
@@ -97,14 +109,11 @@ function definitionRoutes(scope: "team" | "project") {
       access: ["admin"],
       successStatus: 201,
       schemas: {
-        body: Type.Object(
-          { id: Type.String({ pattern: PERMISSION_ID }), ...body },
-          { additionalProperties: false },
-        ),
+        body: Type.Object({ id: permissionId, ...body }, { additionalProperties: false }),
       },
       handler: async ({ auth, body, app }) => {
         const created = await changeDefinition(app, auth, (config) => {
-          if (config.rbac.permissions[body.id])
+          if (definitionOf(config, body.id))
             throw new StatusError(400, `Permission ${body.id} already exists`);
           const definition = {
             description: body.description,

@@ -10,7 +10,7 @@ export function expandPermissions(config: RenderedConfig, direct: Iterable<strin
     const id = queue.pop()!;
     if (all.has(id)) continue;
     all.add(id);
-    queue.push(...Object.keys(config.rbac.permissions[id]?.containedPermissionIds ?? {}));
+    queue.push(...Object.keys(definitionOf(config, id)?.containedPermissionIds ?? {}));
   }
   return all;
 }
@@ -53,7 +53,7 @@ export function assertGrantable(
 ): void {
   if (permissionExists(config, permissionId, scope)) return;
   const definition =
-    scope === "team" && permissionId.startsWith("$") ? undefined : config.rbac.permissions[permissionId];
+    scope === "team" && permissionId.startsWith("$") ? undefined : definitionOf(config, permissionId);
   if (definition === undefined) throw new KnownError("PERMISSION_NOT_FOUND", permissionId);
   throw new KnownError("WRONG_PERMISSION_SCOPE", permissionId, scope, definition.scope ?? "team");
 }
@@ -65,8 +65,21 @@ export function permissionExists(
   scope: "team" | "project",
 ): boolean {
   if (scope === "team" && permissionId.startsWith("$")) return systemTeamPermissions.has(permissionId);
-  const definition = config.rbac.permissions[permissionId];
+  const definition = definitionOf(config, permissionId);
   return definition !== undefined && (definition.scope ?? "team") === scope;
+}
+
+/**
+ * The config's definition of a permission. Own properties only: ids arrive from URLs and bodies, and
+ * `constructor` or `__proto__` must not find what every object inherits.
+ */
+export function definitionOf(
+  config: RenderedConfig,
+  permissionId: string,
+): RenderedConfig["rbac"]["permissions"][string] | undefined {
+  return Object.hasOwn(config.rbac.permissions, permissionId)
+    ? config.rbac.permissions[permissionId]
+    : undefined;
 }
 
 export const systemTeamPermissions = new Set([

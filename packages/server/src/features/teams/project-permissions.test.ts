@@ -192,6 +192,14 @@ describe("grants and revocations in the wrong place", () => {
       body: {},
     });
     expectKnownError(undefinedOne, 404, "PERMISSION_NOT_FOUND");
+    for (const inherited of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const res = await api(test.url, `/api/v1/project-permissions/${user.user_id}/${inherited}`, {
+        method: "POST",
+        headers: server(),
+        body: {},
+      });
+      expectKnownError(res, 404, "PERMISSION_NOT_FOUND");
+    }
   });
 
   it("says which team grant is missing when revoking one a member does not have", async () => {

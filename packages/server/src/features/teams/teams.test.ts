@@ -5,6 +5,7 @@ import {
   api,
   clientHeaders,
   createTestProject,
+  expectKnownError,
   patchEnvironmentConfig,
   serverHeaders,
   signUpWithPassword,
@@ -776,5 +777,77 @@ describe("permission definitions", () => {
     expect(
       (await api(test.url, defs, { headers: admin(other) })).body.items.map((d: { id: string }) => d.id),
     ).not.toContain("moderator");
+  });
+
+  it("finds no permission in what every object inherits, and can define one by such a name", async () => {
+    const user = await signUp();
+    const team = await api(test.url, "/api/v1/teams", {
+      method: "POST",
+      headers: server(),
+      body: { display_name: "Inherited names", creator_user_id: user.user_id },
+    });
+    const grantPath = (id: string) => `/api/v1/team-permissions/${team.body.id}/${user.user_id}/${id}`;
+    for (const id of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const grant = await api(test.url, grantPath(id), { method: "POST", headers: server(), body: {} });
+      expectKnownError(grant, 404, "PERMISSION_NOT_FOUND");
+    }
+    // Defined for real, such a name works like any other, containing what it says.
+    const defs = "/api/v1/team-permission-definitions";
+    for (const body of [
+      { id: "to_string_child" },
+      { id: "constructor", contained_permission_ids: ["to_string_child"] },
+    ])
+      expect((await api(test.url, defs, { method: "POST", headers: admin(), body })).status).toBe(201);
+    expect(
+      (await api(test.url, grantPath("constructor"), { method: "POST", headers: server(), body: {} })).status,
+    ).toBe(201);
+    const held = await api(
+      test.url,
+      `/api/v1/team-permissions?team_id=${team.body.id}&user_id=${user.user_id}&recursive=true`,
+      { headers: server() },
+    );
+    const ids = held.body.items.map((p: { id: string }) => p.id);
+    expect(ids).toContain("constructor");
+    expect(ids).toContain("to_string_child");
+    expect(ids).not.toContain("__proto__");
+    for (const id of ["constructor", "to_string_child"])
+      expect((await api(test.url, `${defs}/${id}`, { method: "DELETE", headers: admin() })).status).toBe(200);
+  });
+
+  it("refuses ids the config or the grants' index cannot hold", async () => {
+    const defs = "/api/v1/team-permission-definitions";
+    const define = (body: Record<string, unknown>) =>
+      api(test.url, defs, { method: "POST", headers: admin(), body });
+    for (const body of [
+      { id: "p".repeat(6000) },
+      { id: "p".repeat(257) },
+      { id: "__proto__" },
+      { id: "a.b" },
+      { id: "odd", contained_permission_ids: ["a.b", "__proto__", "team_member"] },
+      { id: "odd", contained_permission_ids: ["a.b"] },
+      { id: "odd", contained_permission_ids: ["__proto__"] },
+      { id: "odd", contained_permission_ids: ["p".repeat(257)] },
+    ]) {
+      const refused = await define(body);
+      expect(refused.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect(refused.body.code).toBe("SCHEMA_ERROR");
+    }
+    const listed = await api(test.url, defs, { headers: admin() });
+    expect(listed.body.items.map((d: { id: string }) => d.id)).not.toContain("odd");
+
+    const longest = "p".repeat(256);
+    expect((await define({ id: longest, contained_permission_ids: ["team_member"] })).status).toBe(201);
+    const widened = await api(test.url, `${defs}/${longest}`, {
+      method: "PATCH",
+      headers: admin(),
+      body: { contained_permission_ids: ["team_member", "a.b"] },
+    });
+    expect(widened.body.code).toBe("SCHEMA_ERROR");
+    const after = await api(test.url, defs, { headers: admin() });
+    expect(after.body.items.find((d: { id: string }) => d.id === longest)).toEqual({
+      id: longest,
+      contained_permission_ids: ["team_member"],
+    });
+    await api(test.url, `${defs}/${longest}`, { method: "DELETE", headers: admin() });
   });
 });
