@@ -468,7 +468,20 @@ describe("bad input never reaches a 500", () => {
           has_secret_server_key: false,
           has_super_secret_admin_key: false,
         },
-        says: "body.expires_at_millis must be less than or equal to 8640000000000000",
+        says: "body.expires_at_millis must be less than or equal to 253402300799999",
+      },
+      {
+        path: "/internal/api-keys",
+        method: "POST",
+        // The first instant of the year 10000.
+        body: {
+          description: "x",
+          expires_at_millis: 253_402_300_800_000,
+          has_publishable_client_key: false,
+          has_secret_server_key: true,
+          has_super_secret_admin_key: false,
+        },
+        says: "body.expires_at_millis must be less than or equal to 253402300799999",
       },
       { path: "/users", method: "POST", body: { client_metadata: deeplyNested(600) }, says: "levels deep" },
       {

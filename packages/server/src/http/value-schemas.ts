@@ -1,12 +1,15 @@
 import Type from "typebox";
 
 /**
- * A point in time as epoch milliseconds, from 1970 (nothing a client sets expires before it) to the year
- * 275760, the last a JavaScript `Date` holds: beyond it PostgreSQL's timestamptz refuses the value
- * mid-write.
+ * A point in time as epoch milliseconds, from 1970 (nothing a client sets expires before it) to the end
+ * of the year 9999. PostgreSQL stores later years, but writes them with five digits, which no ISO 8601
+ * parser reads back: a key set expiring in the year 10000 was stored and then never worked.
  */
 export const timestampMillis = (options: { description?: string } = {}) =>
-  Type.Number({ minimum: 0, maximum: 8_640_000_000_000_000, ...options });
+  Type.Number({ minimum: 0, maximum: LATEST_TIMESTAMP_MILLIS, ...options });
+
+/** 9999-12-31T23:59:59.999Z. */
+export const LATEST_TIMESTAMP_MILLIS = 253_402_300_799_999;
 
 /**
  * A page size. Stack Auth sets no maximum (a large limit reads everything); this one stops at the

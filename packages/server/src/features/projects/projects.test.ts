@@ -8,6 +8,7 @@ import {
   type TestProject,
   type TestServer,
 } from "../../../test/server.ts";
+import { LATEST_TIMESTAMP_MILLIS } from "../../http/value-schemas.ts";
 
 let test: TestServer;
 let projectA: TestProject;
@@ -329,5 +330,32 @@ describe("deleting a project while it is used", () => {
       code: "CURRENT_PROJECT_NOT_FOUND",
       details: { project_id: doomed.projectId },
     });
+  });
+});
+
+describe("project key sets", () => {
+  it("work until the last instant they may be given, the end of the year 9999", async () => {
+    const admin = keyHeaders(projectA.projectId, "admin", projectA.keys);
+    const created = await api(test.url, "/api/v1/internal/api-keys", {
+      method: "POST",
+      headers: admin,
+      body: {
+        description: "long-lived",
+        expires_at_millis: LATEST_TIMESTAMP_MILLIS,
+        has_publishable_client_key: false,
+        has_secret_server_key: true,
+        has_super_secret_admin_key: false,
+      },
+    });
+    expect(created.status).toBe(200);
+    expect(created.body.expires_at_millis).toBe(LATEST_TIMESTAMP_MILLIS);
+    const used = await api(test.url, "/api/v1/projects/current", {
+      headers: keyHeaders(projectA.projectId, "server", created.body),
+    });
+    expect(used.status).toBe(200);
+    const listed = await api(test.url, "/api/v1/internal/api-keys", { headers: admin });
+    expect(listed.body.items.find((k: { id: string }) => k.id === created.body.id).expires_at_millis).toBe(
+      LATEST_TIMESTAMP_MILLIS,
+    );
   });
 });
