@@ -1,4 +1,6 @@
+import type { Kysely } from "kysely";
 import type { AppContext } from "../../app-context.ts";
+import type { Database } from "../../db/database.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
@@ -25,20 +27,27 @@ async function applyProjectUpdate(app: AppContext, projectId: string, branchId: 
     ...fields,
     ...(description !== undefined ? { description: description ?? "" } : {}),
   };
-  if (Object.keys(columns).length > 0) {
-    await app.database.db
+  const writeColumns = async (db: Kysely<Database>) => {
+    if (Object.keys(columns).length === 0) return;
+    await db
       .updateTable("projects")
       .set({ ...columns, updated_at: new Date() })
       .where("id", "=", projectId)
       .execute();
-  }
+  };
   if (config) {
+    // The columns commit with the config, or not at all when the config is refused.
+    const change = patchWith(legacyConfigToOverride(config));
     await changeOverride(
       app.database,
       "environment",
       { projectId, branchId },
-      patchWith(legacyConfigToOverride(config)),
+      change,
+      undefined,
+      writeColumns,
     );
+  } else {
+    await writeColumns(app.database.db);
   }
   app.projects.invalidate(projectId);
 }
@@ -140,32 +149,8 @@ export const projectRoutes = [
     access: ["admin"],
     schemas: { body: projectUpdateBody, response: adminProjectView },
     handler: async ({ auth, body, app }) => {
-      const { config, description, ...fields } = body;
-      const columns = {
-        ...fields,
-        ...(description !== undefined ? { description: description ?? "" } : {}),
-      };
-      if (Object.keys(columns).length > 0) {
-        await app.database.db
-          .updateTable("projects")
-          .set({ ...columns, updated_at: new Date() })
-          .where("id", "=", auth.project.id)
-          .execute();
-      }
-      if (config) {
-        await changeOverride(
-          app.database,
-          "environment",
-          { projectId: auth.project.id, branchId: auth.tenancy.branchId },
-          patchWith(legacyConfigToOverride(config)),
-        );
-      }
-      app.projects.invalidate(auth.project.id);
-      const fresh = await app.projects.get(auth.project.id);
-      const tenancy = fresh?.branches.get(auth.tenancy.branchId);
-      if (!fresh || !tenancy)
-        throw new StatusError(404, "The project was deleted while it was being updated.");
-      return json(renderAdminView(fresh, tenancy.config));
+      await applyProjectUpdate(app, auth.project.id, auth.tenancy.branchId, body);
+      return json(await freshAdminView(app, auth.project.id, auth.tenancy.branchId));
     },
   }),
   defineRoute({
