@@ -1,5 +1,5 @@
 import { gunzipSync } from "node:zlib";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { KnownError } from "../errors/index.ts";
 
 /**
@@ -8,6 +8,19 @@ import { KnownError } from "../errors/index.ts";
  */
 const COMPRESSED_JSON_ROUTES = /\/(analytics\/events|session-replays)\/batch$/;
 const isGzip = (buffer: Buffer) => buffer.length > 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+
+const inflatedBodyBytes = new WeakMap<FastifyRequest, number>();
+
+/**
+ * How large the request's body is as the route reads it: decompressed when it came gzipped (a limit on
+ * what was sent would let a small compressed body through with many times that), else as sent.
+ */
+export function bodyBytes(request: FastifyRequest, body: unknown): number {
+  const inflated = inflatedBodyBytes.get(request);
+  if (inflated !== undefined) return inflated;
+  const declared = Number(request.headers["content-length"]);
+  return Number.isFinite(declared) ? declared : Buffer.byteLength(JSON.stringify(body));
+}
 
 /**
  * Request bodies as Stack Auth reads them: JSON, form-encoded (flat string map), plain text and
@@ -44,6 +57,7 @@ export function registerBodyParsers(server: FastifyInstance): void {
     if (COMPRESSED_JSON_ROUTES.test(request.url.split("?")[0]!) && isGzip(buffer)) {
       try {
         const json = gunzipSync(buffer, { maxOutputLength: server.initialConfig.bodyLimit }).toString("utf8");
+        inflatedBodyBytes.set(request, Buffer.byteLength(json));
         return done(null, JSON.parse(json));
       } catch {
         return done(new KnownError("BODY_PARSING_ERROR", "Invalid gzip-compressed JSON in request body"));

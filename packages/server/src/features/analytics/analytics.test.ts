@@ -201,6 +201,40 @@ describe("POST /analytics/events/batch", () => {
     expect(results.map((r) => r.status)).toEqual([200, 200]);
   });
 
+  it("cleans what it can and refuses, as a schema error, data the store cannot hold", async () => {
+    const user = await signUpWithPassword(test, project);
+    const segment = randomUUID();
+    // Half an emoji in a key or a name is stored as U+FFFD, like one in a value.
+    const cleaned = await postEvents(
+      test,
+      project,
+      user.access_token,
+      [{ event_type: "cut\ud83d", event_at_ms: Date.now(), data: { "key\ud83d": 1 } }],
+      segment,
+    );
+    expect(cleaned.body).toEqual({ inserted: 1 });
+    const stored = await queryAnalytics(
+      test,
+      project,
+      "SELECT event_type, toString(data) AS data FROM events WHERE session_replay_segment_id = {segment:String}",
+      { params: { segment } },
+    );
+    expect(stored.body.result).toEqual([{ event_type: "cut\ufffd", data: '{"key\ufffd":"1"}' }]);
+    // A path written twice, and an integer beyond every integer type: retrying would never help.
+    for (const data of [{ "a.b": 1, a: { b: 2 } }, { n: 1e20 }]) {
+      const refused = await postEvents(test, project, user.access_token, [
+        { event_type: "odd", event_at_ms: Date.now(), data },
+      ]);
+      expect(refused.status).toBe(400);
+      expect(refused.body.code).toBe("SCHEMA_ERROR");
+      expect(refused.body.error).toContain("body.events could not be stored");
+    }
+    const farFuture = await postEvents(test, project, user.access_token, [pageView("/x")], randomUUID(), {
+      sent_at_ms: 8_640_000_000_000_000,
+    });
+    expect(farFuture.body.code).toBe("SCHEMA_ERROR");
+  });
+
   it("ties events to a session: a token without one is refused", async () => {
     // Server-created access tokens always carry a session; a forged one cannot be made, so this checks
     // the route's own rule via an anonymous user's refresh token being required.

@@ -21,19 +21,21 @@ export function assertEventTypes(raw: FastifyRequest, events: readonly { event_t
 }
 
 /**
- * Replaces lone UTF-16 surrogates in every string value with U+FFFD. ClickHouse refuses them in JSON,
- * and truncating text to 200 code units (as trackers do) can split an emoji in two.
+ * Replaces lone UTF-16 surrogates in every string, keys included, with U+FFFD. ClickHouse refuses them
+ * in JSON, and truncating text to 200 code units (as trackers do) can split an emoji in two.
  */
 export function sanitizeStrings(value: unknown): unknown {
-  if (typeof value === "string") return (value as WellFormable).toWellFormed();
+  if (typeof value === "string") return wellFormed(value);
   if (Array.isArray(value)) return value.map(sanitizeStrings);
   if (value !== null && typeof value === "object") {
     const result: Record<string, unknown> = {};
-    for (const [key, inner] of Object.entries(value)) result[key] = sanitizeStrings(inner);
+    for (const [key, inner] of Object.entries(value)) result[wellFormed(key)] = sanitizeStrings(inner);
     return result;
   }
   return value;
 }
+
+const wellFormed = (text: string) => (text as WellFormable).toWellFormed();
 
 // Node 20 has String.prototype.toWellFormed; the ES2022 typings do not.
 type WellFormable = string & { toWellFormed(): string };
@@ -57,7 +59,7 @@ export interface EventRow {
 /** Serialises a row for a `JSONEachRow` insert. */
 export function eventRowJson(row: EventRow): string {
   return JSON.stringify({
-    event_type: row.event_type,
+    event_type: wellFormed(row.event_type),
     event_at: new Date(row.event_at_ms).toISOString(),
     // The JSON column wants an object; scalars and arrays are wrapped so nothing a client sent is lost.
     data: isPlainObject(row.data) ? sanitizeStrings(row.data) : { value: sanitizeStrings(row.data) },

@@ -1,6 +1,8 @@
+import type { FastifyRequest } from "fastify";
 import { sql } from "kysely";
 import { AnalyticsEngineError } from "../../analytics-store/index.ts";
 import { KnownError, StatusError } from "../../errors/index.ts";
+import { schemaError } from "../../http/requirements.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { assertEventTypes, eventRowJson } from "./events.ts";
 import { assertIngestionAllowed, recentReplayId } from "./ingestion.ts";
@@ -38,7 +40,7 @@ export const analyticsRoutes = [
       try {
         await app.analytics.events.write(rows);
       } catch (error) {
-        throw ingestionFailure(app.log, error);
+        throw ingestionFailure(raw, app.log, error);
       }
       return json({ inserted: rows.length });
     },
@@ -88,15 +90,28 @@ export const analyticsRoutes = [
 ];
 
 /**
- * A batch that could not be written is never acknowledged: the store being down is a 503 with
- * `Retry-After` (clients retry), anything else the engine refused is logged and answered as such.
+ * ClickHouse's codes for rows it cannot read into the table (unparsable text, numbers out of every
+ * integer type's range, a JSON path written twice, bad escapes): the client's data, not the store.
  */
-export function ingestionFailure(log: (message: string) => void, error: unknown): Error {
-  if (error instanceof AnalyticsEngineError) {
-    log(`analytics: batch not written: ${error.message}`);
-    return new StatusError(503, "The analytics store could not write this batch. Try again shortly.", {
-      "retry-after": "5",
-    });
+const REFUSED_DATA_CODES = new Set([6, 25, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 321]);
+
+/**
+ * A batch that could not be written is never acknowledged. Rows the engine refuses as data are a
+ * schema error (retrying cannot help; the batch's other rows were not written either); anything else —
+ * the store down, busy or failing — is a 503 with `Retry-After`, which clients retry.
+ */
+export function ingestionFailure(
+  raw: Pick<FastifyRequest, "method" | "url">,
+  log: (message: string) => void,
+  error: unknown,
+): Error {
+  if (!(error instanceof AnalyticsEngineError)) return error as Error;
+  log(`analytics: batch not written: ${error.message}`);
+  if (!error.unavailable && error.clickhouseCode !== null && REFUSED_DATA_CODES.has(error.clickhouseCode)) {
+    const reason = error.message.split("\n")[0]!.slice(0, 300);
+    return schemaError(raw, [`body.events could not be stored, none of them was: ${reason}`]);
   }
-  return error as Error;
+  return new StatusError(503, "The analytics store could not write this batch. Try again shortly.", {
+    "retry-after": "5",
+  });
 }

@@ -16,7 +16,7 @@ export const MAX_EVENTS_PER_BATCH = 500;
 export const eventBatchBody = Type.Object({
   session_replay_segment_id: clientUuid("session_replay_segment_id"),
   batch_id: clientUuid("batch_id"),
-  sent_at_ms: Type.Integer({ minimum: 0 }),
+  sent_at_ms: Type.Integer({ minimum: 0, maximum: MAX_TIMESTAMP_MS }),
   events: Type.Array(
     Type.Object({
       /** `$page-view`, `$click`, or a custom event's own name (which may not start with `$`). */
