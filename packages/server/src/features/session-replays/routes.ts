@@ -1,4 +1,5 @@
 import { StatusError } from "../../errors/index.ts";
+import { bodyBytes } from "../../http/body-parsers.ts";
 import { defineRoute, json } from "../../http/route.ts";
 import { assertIngestionAllowed } from "../analytics/ingestion.ts";
 import {
@@ -38,9 +39,7 @@ export const sessionReplayRoutes = [
     schemas: { body: replayBatchBody },
     handler: async ({ app, auth, body, raw }) => {
       const { user, refreshTokenId } = assertIngestionAllowed(auth, "session replays");
-      const declared = Number(raw.headers["content-length"]);
-      const size = Number.isFinite(declared) ? declared : Buffer.byteLength(JSON.stringify(body));
-      if (size > MAX_REPLAY_BODY_BYTES) {
+      if (bodyBytes(raw, body) > MAX_REPLAY_BODY_BYTES) {
         throw new StatusError(413, `Request body too large (max ${MAX_REPLAY_BODY_BYTES} bytes)`);
       }
       if (body.events.length === 0) throw new StatusError(400, "events must not be empty");

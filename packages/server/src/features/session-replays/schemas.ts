@@ -1,5 +1,5 @@
 import { Type } from "typebox";
-import { clientUuid } from "../analytics/schemas.ts";
+import { clientUuid, MAX_TIMESTAMP_MS } from "../analytics/schemas.ts";
 
 export const MAX_REPLAY_BODY_BYTES = 1_000_000;
 export const MAX_REPLAY_EVENTS = 5000;
@@ -14,8 +14,8 @@ export const replayBatchBody = Type.Object({
   browser_session_id: clientUuid("browser_session_id"),
   session_replay_segment_id: clientUuid("session_replay_segment_id"),
   batch_id: clientUuid("batch_id"),
-  started_at_ms: Type.Integer({ minimum: 0 }),
-  sent_at_ms: Type.Integer({ minimum: 0 }),
+  started_at_ms: Type.Integer({ minimum: 0, maximum: MAX_TIMESTAMP_MS }),
+  sent_at_ms: Type.Integer({ minimum: 0, maximum: MAX_TIMESTAMP_MS }),
   /** rrweb events, stored exactly as sent. */
   events: Type.Array(Type.Unknown()),
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { click, enableAnalytics, postEvents } from "../../../test/analytics.ts";
 import {
@@ -75,6 +76,38 @@ describe("POST /session-replays/batch", () => {
     expect(badId.body.error).toContain("Invalid browser_session_id");
     const noTimestamps = await upload(user, { events: [{ type: 4 }, { hello: "world" }] });
     expect(noTimestamps.status).toBe(200);
+    // Events without timestamps span the send time: one in the year 275760 would head every list.
+    for (const field of ["sent_at_ms", "started_at_ms"]) {
+      const farFuture = await upload(user, { [field]: 8_640_000_000_000_000, events: [{ type: 4 }] });
+      expect(farFuture.body.code).toBe("SCHEMA_ERROR");
+    }
+  });
+
+  it("measures a gzip-compressed batch by what it decompresses to", async () => {
+    const user = await signUpWithPassword(test, project);
+    const body = {
+      browser_session_id: randomUUID(),
+      session_replay_segment_id: randomUUID(),
+      batch_id: randomUUID(),
+      started_at_ms: Date.now(),
+      sent_at_ms: Date.now(),
+      events: [{ type: 2, timestamp: Date.now(), payload: "x".repeat(1_100_000) }],
+    };
+    const compressed = gzipSync(JSON.stringify(body));
+    expect(compressed.length).toBeLessThan(100_000);
+    const send = (bytes: Buffer) =>
+      api(test.url, "/api/v1/session-replays/batch", {
+        method: "POST",
+        headers: {
+          ...clientHeaders(project, user.access_token, { "x-stack-allow-anonymous-user": "true" }),
+          "content-type": "application/octet-stream",
+        },
+        rawBody: bytes,
+      });
+    const refused = await send(compressed);
+    expect([refused.status, refused.text]).toEqual([413, "Request body too large (max 1000000 bytes)"]);
+    const small = gzipSync(JSON.stringify({ ...body, events: rrwebEvents(3) }));
+    expect((await send(small)).status).toBe(200);
   });
 
   it("keeps a DOM snapshot nested as deep as a browser's parser builds, and reads it back whole", async () => {
