@@ -416,6 +416,21 @@ describe("POST /internal/analytics/query", () => {
     expect(slow.body.error).toMatch(/^Timeout exceeded: elapsed .* ms, maximum: 1000 ms/);
   });
 
+  it("bounds the size of a result, even one the engine counts as small", async () => {
+    // A constant column counts once against the engine's byte limit, whatever the rows repeating it.
+    const repeated = await queryAnalytics(
+      test,
+      project,
+      "SELECT repeat('x', 1000000) AS s FROM numbers(43)",
+      {
+        timeout_ms: 60_000,
+      },
+    );
+    expect(repeated.status).toBe(400);
+    expect(repeated.body.code).toBe("ANALYTICS_QUERY_ERROR");
+    expect(repeated.body.error).toContain("Limit for result exceeded");
+  });
+
   it("is for admins only", async () => {
     const res = await api(test.url, "/api/v1/internal/analytics/query", {
       method: "POST",

@@ -13,6 +13,13 @@ export interface QueryScope {
 export const MAX_RESULT_ROWS = 10_000;
 export const MAX_RESULT_BYTES = 10 * 1024 * 1024;
 export const MAX_QUERY_MEMORY_BYTES = 1024 * 1024 * 1024;
+/**
+ * The result's text, checked here too: the engine counts a constant column once against
+ * `max_result_bytes` however many rows repeat it, so `SELECT repeat('x', 1e6) FROM numbers(200)` came
+ * back as 200 MB, parsed and serialised on the event loop. JSON spells rows out at a few times their
+ * size in the engine; this leaves room for that.
+ */
+const MAX_RESULT_TEXT_LENGTH = 4 * MAX_RESULT_BYTES;
 
 /**
  * Runs a project owner's SQL against their own project's views only: checked by the guard, then run
@@ -48,6 +55,12 @@ export async function runProjectQuery(
       },
     });
     const cpu = process.cpuUsage(cpuBefore);
+    if (text.length > MAX_RESULT_TEXT_LENGTH) {
+      throw new KnownError(
+        "ANALYTICS_QUERY_ERROR",
+        `Limit for result exceeded: the result is over ${MAX_RESULT_TEXT_LENGTH / 1024 / 1024} MiB as JSON.`,
+      );
+    }
     await app.database.db
       .insertInto("analytics_query_stats")
       .values({
