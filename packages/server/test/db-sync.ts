@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import pg from "pg";
 import { expect } from "vitest";
 import { patchEnvironmentConfig, type TestProject, type TestServer } from "./server.ts";
@@ -76,4 +77,35 @@ export async function expectInSync(test: TestServer, tenancyId: string, url: str
     )
     .toEqual(expected);
   return expected;
+}
+
+/**
+ * A "PostgreSQL" that completes the login (no TLS, no password) and then never answers a query: the
+ * failure no server-side statement_timeout can bound. `url` connects to it.
+ */
+export async function silentPostgres(): Promise<{ url: string; close(): void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    let loggedIn = false;
+    socket.on("data", (data) => {
+      if (loggedIn) return;
+      // SSLRequest: "N", go on in plain text.
+      if (data.length >= 8 && data.readUInt32BE(4) === 80877103) return void socket.write("N");
+      loggedIn = true;
+      const authenticationOk = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0]);
+      const readyForQuery = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+      socket.write(Buffer.concat([authenticationOk, readyForQuery]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `postgresql://silent:silent@127.0.0.1:${port}/silent`,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
 }

@@ -11,11 +11,11 @@ export class ClickHouseEngine implements AnalyticsEngine {
   readonly kind = "clickhouse" as const;
   private readonly client: ClickHouseClient;
 
-  constructor(url: string) {
+  /** `requestTimeoutMs` defaults to longer than the longest query the API allows (120 s). */
+  constructor(url: string, { requestTimeoutMs = 180_000 }: { requestTimeoutMs?: number } = {}) {
     this.client = createClient({
       url,
-      // Longer than the longest query the API allows (120 s).
-      request_timeout: 180_000,
+      request_timeout: requestTimeoutMs,
       // Failures are surfaced as errors and logged by the caller; the client's own log would repeat them.
       log: { level: ClickHouseLogLevel.OFF },
     });

@@ -1,6 +1,6 @@
 import { ClickHouseEngine } from "../../analytics-store/clickhouse-engine.ts";
 import type { Mapping } from "./mappings.ts";
-import type { ChangePage, SyncTarget } from "./target.ts";
+import { type ChangePage, type SyncTarget, TARGET_TIMEOUT_MS, type TargetOptions } from "./target.ts";
 
 const CURSORS = "_latchkey_sync_cursors";
 
@@ -16,8 +16,10 @@ const identifier = (name: string) => `\`${name.replace(/`/g, "")}\``;
 export class ClickHouseTarget implements SyncTarget {
   private readonly engine: ClickHouseEngine;
 
-  constructor(connectionString: string) {
-    this.engine = new ClickHouseEngine(connectionString);
+  constructor(connectionString: string, { timeoutMs }: TargetOptions = {}) {
+    this.engine = new ClickHouseEngine(connectionString, {
+      requestTimeoutMs: timeoutMs ?? TARGET_TIMEOUT_MS,
+    });
   }
 
   async ensureTable(mapping: Mapping): Promise<void> {

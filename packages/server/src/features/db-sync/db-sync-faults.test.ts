@@ -6,6 +6,7 @@ import { createTestDatabase } from "../../../test/database.ts";
 import {
   configureTargets,
   expectInSync,
+  silentPostgres,
   sourceUsers,
   targetQuery,
   targetUsers,
@@ -132,6 +133,27 @@ describe("a target that goes down", () => {
     );
     expect(users.backlog_rows).toBe("0");
   }, 150_000);
+
+  it("answers its status even when a target accepts the login and then never answers", async () => {
+    const test = await startTestServer();
+    const silent = await silentPostgres();
+    try {
+      const project = await createTestProject(test, "Silent target");
+      await configureTargets(test, project, { silent: silent.url });
+      const res = await api(test.url, "/api/v1/internal/external-db-sync/status", {
+        headers: adminHeaders(project),
+      });
+      expect(res.status).toBe(200);
+      const [silentEntry] = res.body.sync_engine.external_databases;
+      expect(silentEntry.id).toBe("silent");
+      expect(silentEntry.mapping_status.length).toBeGreaterThan(0);
+      for (const mapping of silentEntry.mapping_status) expect(mapping.last_synced_sequence_id).toBeNull();
+    } finally {
+      // The silent target goes first: its sockets closing ends the sync runs waiting on it.
+      silent.close();
+      await test.close();
+    }
+  });
 });
 
 describe("a worker killed mid-batch", () => {

@@ -21,7 +21,7 @@ import {
   externalDatabasesOf,
   type SyncJobPayload,
 } from "./queue.ts";
-import type { ChangePage, SyncTarget } from "./target.ts";
+import type { ChangePage, SyncTarget, TargetOptions } from "./target.ts";
 import { telemetry } from "./telemetry.ts";
 
 /** Changes per target transaction: large enough that a backfill streams, small enough to retry cheaply. */
@@ -59,8 +59,14 @@ async function latestSequence(
   return rows[0]!.latest;
 }
 
-export const openTarget = (type: "postgres" | "clickhouse", connectionString: string): SyncTarget =>
-  type === "postgres" ? new PostgresTarget(connectionString) : new ClickHouseTarget(connectionString);
+export const openTarget = (
+  type: "postgres" | "clickhouse",
+  connectionString: string,
+  options: TargetOptions = {},
+): SyncTarget =>
+  type === "postgres"
+    ? new PostgresTarget(connectionString, options)
+    : new ClickHouseTarget(connectionString, options);
 
 export async function closeTargets(): Promise<void> {
   const open = [...targets.values()];

@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../../test/database.ts";
+import { silentPostgres } from "../../../test/db-sync.ts";
 import type { Mapping } from "./mappings.ts";
 import { PostgresTarget } from "./postgres-target.ts";
 
@@ -162,5 +163,21 @@ describe("PostgresTarget.applyPage", () => {
     const rows = await targetRows();
     expect(rows.has(idOf(1))).toBe(false);
     expect(rows.get(idOf(2))).toEqual({ label: "v1-2", seq: 1_002 });
+  });
+});
+
+describe("a target that answers the login and then nothing", () => {
+  it("fails each call after the timeout instead of holding the sync run for good", async () => {
+    const silent = await silentPostgres();
+    const stuck = new PostgresTarget(silent.url, { timeoutMs: 300 });
+    try {
+      await expect(stuck.cursor(tenancy, mapping)).rejects.toThrow(/timeout/i);
+      await expect(stuck.applyPage(tenancy, mapping, page([{ n: 1, label: "a", seq: 1 }]))).rejects.toThrow(
+        /timeout/i,
+      );
+    } finally {
+      silent.close();
+      await stuck.close();
+    }
   });
 });

@@ -3,7 +3,13 @@ import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Mapping } from "./mappings.ts";
-import type { BulkPage, ChangePage, SyncTarget } from "./target.ts";
+import {
+  type BulkPage,
+  type ChangePage,
+  type SyncTarget,
+  TARGET_TIMEOUT_MS,
+  type TargetOptions,
+} from "./target.ts";
 
 const CURSORS = "_latchkey_sync_cursors";
 
@@ -36,13 +42,16 @@ class CopyTally extends Transform {
 export class PostgresTarget implements SyncTarget {
   private readonly pool: pg.Pool;
 
-  constructor(connectionString: string) {
+  constructor(connectionString: string, { timeoutMs = TARGET_TIMEOUT_MS }: TargetOptions = {}) {
     this.pool = new pg.Pool({
       connectionString,
       max: 2,
       // A black-holed host must not pin a worker.
       connectionTimeoutMillis: 5000,
       statement_timeout: 30_000,
+      // And neither may one that answers the login and then nothing: statement_timeout is the server's
+      // to honour, this is ours.
+      query_timeout: timeoutMs,
       idleTimeoutMillis: 30_000,
       application_name: "latchkey-db-sync",
     });
@@ -106,6 +115,7 @@ export class PostgresTarget implements SyncTarget {
     changes: ChangePage,
   ): Promise<{ count: number; lastSeq: string } | null> {
     const client = await this.pool.connect();
+    let failed = false;
     try {
       await client.query("BEGIN");
       const applied =
@@ -125,10 +135,12 @@ export class PostgresTarget implements SyncTarget {
       await client.query("COMMIT");
       return applied;
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
+      failed = true;
       throw error;
     } finally {
-      client.release();
+      // A failed page's connection is dropped, not rolled back: after a timeout it is still busy with
+      // the query, and a ROLLBACK would wait behind it. Ending it rolls the transaction back all the same.
+      client.release(failed);
     }
   }
 

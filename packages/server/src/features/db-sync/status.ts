@@ -6,6 +6,9 @@ import { externalDatabasesOf, syncingTenancies } from "./queue.ts";
 import { describeConnection } from "./redact.ts";
 import { telemetry } from "./telemetry.ts";
 
+/** How long the status page waits for a target's cursor before showing it as unknown. */
+const STATUS_READ_TIMEOUT_MS = 5_000;
+
 interface SequenceStats {
   total: string;
   pending: string;
@@ -118,10 +121,19 @@ export async function syncStatus(
       mapping_status: [] as unknown[],
     };
     if (database.type && database.connectionString) {
-      const target = openTarget(database.type, database.connectionString);
+      // A status page asks each target briefly, and gives up on one after its first unanswered read.
+      const target = openTarget(database.type, database.connectionString, {
+        timeoutMs: STATUS_READ_TIMEOUT_MS,
+      });
+      let answering = true;
       try {
         for (const mapping of mappings) {
-          const cursor = await target.cursor(tenancy.id, mapping).catch(() => null);
+          const cursor = answering
+            ? await target.cursor(tenancy.id, mapping).catch(() => {
+                answering = false;
+                return null;
+              })
+            : null;
           const backlog =
             cursor === null
               ? null

@@ -22,6 +22,17 @@ export interface BulkPage {
   hasTombstonesUpTo(lastSeq: string): Promise<boolean>;
 }
 
+/**
+ * How long one call to a customer's database may take before it counts as failed: a page of 50,000
+ * rows loads in a few seconds, and a server that stops answering must not hold a sync slot for good.
+ */
+export const TARGET_TIMEOUT_MS = 60_000;
+
+export interface TargetOptions {
+  /** Bound on each call to the target (default {@link TARGET_TIMEOUT_MS}). */
+  timeoutMs?: number;
+}
+
 /** A customer's database that mappings are synced into. */
 export interface SyncTarget {
   /** Creates the mapping's table when missing; a new (or re-created) table is refilled from the start. */
