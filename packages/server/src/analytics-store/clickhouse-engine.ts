@@ -7,6 +7,9 @@ import {
 } from "./engine.ts";
 
 /** A ClickHouse server (or cluster) reached over HTTP with the official client. */
+/** What @clickhouse/client rejects with when `request_timeout` passes. */
+const CLIENT_TIMEOUT_MESSAGE = "Timeout error.";
+
 export class ClickHouseEngine implements AnalyticsEngine {
   readonly kind = "clickhouse" as const;
   private readonly client: ClickHouseClient;
@@ -68,7 +71,15 @@ export class ClickHouseEngine implements AnalyticsEngine {
         throw new AnalyticsEngineError(error.message, Number(error.code), false, { cause: error });
       }
       // No ClickHouse answer at all (connection refused, reset, timed out): the store is unavailable.
-      const message = error instanceof Error ? error.message : String(error);
+      // Only a network failure's own message is kept. Anything else is the body of whatever answered
+      // at that URL, and db-sync shows its errors to project admins, who must not read other services
+      // on the server's network through a target pointed at them.
+      const ownMessage =
+        typeof (error as { code?: unknown }).code === "string" ||
+        (error instanceof Error && error.message === CLIENT_TIMEOUT_MESSAGE);
+      const message = ownMessage
+        ? (error as Error).message
+        : "The server at this URL did not answer as ClickHouse does.";
       throw new AnalyticsEngineError(message, null, true, { cause: error });
     }
   }

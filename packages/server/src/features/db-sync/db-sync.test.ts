@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../../test/child-process.ts";
 import { startClickHouseHttp } from "../../../test/clickhouse-http.ts";
@@ -326,6 +328,30 @@ describe("ClickHouse targets", () => {
     } finally {
       await engine.close();
       await clickhouse.close();
+    }
+  });
+
+  it("never shows what another service at the target's URL answered", async () => {
+    // A project admin points a target at a service on the server's own network.
+    const internal = createServer((_request, response) => {
+      response.writeHead(500, { "content-type": "text/plain" });
+      response.end("INTERNAL-ONLY secret of another service");
+    });
+    await new Promise<void>((resolve) => internal.listen(0, "127.0.0.1", resolve));
+    try {
+      const prying = await createTestProject(test, "Prying target");
+      const url = `http://127.0.0.1:${(internal.address() as AddressInfo).port}/`;
+      await patchEnvironmentConfig(test, prying, {
+        "dbSync.externalDatabases": { internal: { type: "clickhouse", connectionString: url } },
+      });
+      await createUser({ display_name: "to sync" }, prying);
+      const lastError = async () =>
+        (await api(test.url, "/api/v1/internal/external-db-sync/status", { headers: adminHeaders(prying) }))
+          .body.sync_engine.external_databases[0].last_error;
+      await expect.poll(lastError, { timeout: 20_000, interval: 200 }).toBeTruthy();
+      expect(await lastError()).toBe("The server at this URL did not answer as ClickHouse does.");
+    } finally {
+      internal.close();
     }
   });
 });
