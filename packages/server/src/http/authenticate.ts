@@ -8,6 +8,7 @@ import {
   type TenancySnapshot,
   verifyProjectKey,
 } from "../features/projects/index.ts";
+import { isTeamMember } from "../features/teams/service.ts";
 import { selectUser, type UserRecord, userExists } from "../features/users/records.ts";
 import { stackHeader } from "./headers.ts";
 
@@ -176,14 +177,7 @@ async function checkAdminAccessToken(
   const internalTenancy = internal?.branches.get("main");
   const ownerTeamId = project.row.owner_team_id;
   if (!internalTenancy || !ownerTeamId) throw new KnownError("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
-  const membership = await app.database.db
-    .selectFrom("team_members")
-    .select("user_id")
-    .where("tenancy_id", "=", internalTenancy.id)
-    .where("team_id", "=", ownerTeamId)
-    .where("user_id", "=", claims.sub)
-    .executeTakeFirst();
-  if (!membership) {
+  if (!(await isTeamMember(app.database.db, internalTenancy.id, ownerTeamId, claims.sub))) {
     // A token that outlived its user: told apart, as upstream does, so the dashboard signs in again.
     if (!(await userExists(app.database.db, internalTenancy.id, claims.sub))) {
       throw new StatusError(

@@ -5,6 +5,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import type { RequestAuth } from "../../http/authenticate.ts";
 import { defineRoute, json, success } from "../../http/route.ts";
 import { changeOverride, patchWith } from "../config/index.ts";
+import { isTeamMember } from "../teams/service.ts";
 import { insertProject } from "./queries.ts";
 import {
   adminProjectView,
@@ -108,14 +109,8 @@ export const projectRoutes = [
     handler: async ({ auth, body, app }) => {
       const user = internalUser(auth);
       const { owner_team_id: ownerTeamId, display_name: displayName, ...update } = body;
-      const member = await app.database.db
-        .selectFrom("team_members")
-        .select("team_id")
-        .where("tenancy_id", "=", auth.tenancy.id)
-        .where("team_id", "=", ownerTeamId)
-        .where("user_id", "=", user.id)
-        .executeTakeFirst();
-      if (!member) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", ownerTeamId, user.id);
+      if (!(await isTeamMember(app.database.db, auth.tenancy.id, ownerTeamId, user.id)))
+        throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", ownerTeamId, user.id);
       const projectId = await insertProject(app.database.db, { displayName, ownerTeamId });
       await applyProjectUpdate(app, projectId, "main", update);
       return json(await freshAdminView(app, projectId, "main"), 201);

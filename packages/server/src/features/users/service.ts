@@ -3,7 +3,7 @@ import { KnownError, StatusError } from "../../errors/index.ts";
 import { assertImportablePasswordHash, assertPasswordRules, hashPassword } from "../auth/passwords.ts";
 import { revokeUserSessions } from "../auth/sessions.ts";
 import { permissionExists } from "../teams/permissions.ts";
-import { addTeamMember, createTeamRow } from "../teams/service.ts";
+import { addTeamMember, createTeamRow, isTeamMember } from "../teams/service.ts";
 import { type Db, lockAuthEmail, lockUser } from "./records.ts";
 import type { UserCreateInput, UserUpdateInput } from "./schemas.ts";
 
@@ -417,16 +417,8 @@ export function rethrowEmailConflict(error: unknown, email: string): never {
 }
 
 async function selectTeam(trx: Db, tenancyId: string, userId: string, teamId: string | null): Promise<void> {
-  if (teamId !== null) {
-    const member = await trx
-      .selectFrom("team_members")
-      .select("team_id")
-      .where("tenancy_id", "=", tenancyId)
-      .where("team_id", "=", teamId)
-      .where("user_id", "=", userId)
-      .executeTakeFirst();
-    if (!member) throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
-  }
+  if (teamId !== null && !(await isTeamMember(trx, tenancyId, teamId, userId)))
+    throw new KnownError("TEAM_MEMBERSHIP_NOT_FOUND", teamId, userId);
   // Two statements: the unique "one selected team" index is checked row by row.
   await trx
     .updateTable("team_members")
